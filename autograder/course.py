@@ -89,7 +89,7 @@ class Course:
     accuracy: AccuracySettings = field(default_factory=AccuracySettings)
     nbgrader: NbgraderSettings = field(default_factory=NbgraderSettings)
     # Where course.yaml was read from; paths in it resolve against this folder.
-    root: Path = field(default=Path("."), compare=False)
+    root: Path = field(default=Path("."), compare=False, metadata={"from_yaml": False})
 
     @property
     def max_score(self) -> float:
@@ -173,7 +173,7 @@ class _Reader:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, key, f"must be a mapping, got a {_node_kind(node)}")
         hints = typing.get_type_hints(cls)
-        fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "root"}
+        fields = {f.name: f for f in dataclasses.fields(cls) if f.metadata.get("from_yaml", True)}
         values, seen = {}, set()
         for key_node, value_node in node.value:
             name = key_node.value

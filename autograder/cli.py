@@ -1,0 +1,120 @@
+"""The `autograder` command. Subcommands follow the instructor's workflow (release,
+check, grade, batch, ...); each one only parses arguments and hands them to the module
+that does the work, through a function named `run_<command>(args, course) -> int`.
+
+Exit codes: 0 the work completed (a graded submission exits 0 whatever its score),
+2 a usage or course error (one line on stderr), 3 an internal error.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from autograder import __version__
+
+EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 3
+
+
+class UsageError(Exception):
+    """Bad input from the command line (a missing file, an unknown assignment): exit 2."""
+
+
+def _grade_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                   help="where student code runs (default: course.yaml devices.default)")
+    p.add_argument("--require-cuda", action="store_true",
+                   help="stop with an error instead of grading when no CUDA device is visible")
+    p.add_argument("--seed", type=int, default=None, help="seed for grader inputs (default: course.yaml seed)")
+    p.add_argument("--assignment", action="append", default=None, metavar="ID",
+                   help="grade only this assignment (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="autograder", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"autograder {__version__}")
+    parser.add_argument("--course", default=None, help="path to course.yaml (default: search upwards from here)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("release", help="regenerate assignments/ from solutions/ and build student bundles")
+    p.add_argument("--out", default=None, help="where student bundles go (default: build/release)")
+    p.add_argument("--check", action="store_true", help="only report whether assignments/ is up to date")
+    p.set_defaults(module="release", func="run_release")
+
+    p = sub.add_parser("check", help="students: run the visible self-check tests on a notebook, in process")
+    p.add_argument("path", help="a notebook or .py file")
+    p.add_argument("--assignment", default=None, help="assignment id (default: from the file name)")
+    p.set_defaults(module="grading", func="run_check")
+
+    p = sub.add_parser("grade", help="grade one submission (notebook, .py file or folder) in the sandbox")
+    p.add_argument("path")
+    p.add_argument("--format", default="text", choices=("text", "json", "gradescope", "junit", "classroom"))
+    p.add_argument("--output", default=None, help="write the report here instead of stdout")
+    _grade_options(p)
+    p.set_defaults(module="grading", func="run_grade")
+
+    p = sub.add_parser("batch", help="grade every submission under a folder (a whole class)")
+    p.add_argument("path")
+    p.add_argument("--out", default="grading-output", help="results folder (reports, gradebook, summary)")
+    p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: from the cores)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out")
+    p.add_argument("--shard", default=None, metavar="K/N", help="grade only slice K of N (1-based)")
+    _grade_options(p)
+    p.set_defaults(module="batch", func="run_batch")
+
+    p = sub.add_parser("merge", help="combine the results of batch shards into one gradebook")
+    p.add_argument("shards", nargs="+", help="the --out folders of the shards")
+    p.add_argument("--out", default="grading-output", help="where the merged gradebook goes")
+    p.set_defaults(module="batch", func="run_merge")
+
+    p = sub.add_parser("data", help="datasets: prepare the offline default, show where CIFAR-10 is looked for")
+    data_sub = p.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    q = data_sub.add_parser("prepare", help="generate (or verify) the offline dataset and report CIFAR-10's location")
+    q.add_argument("--seed", type=int, default=None, help="synthetic dataset seed (default: course.yaml)")
+    q.set_defaults(module="data", func="run_prepare")
+
+    p = sub.add_parser("calibrate", help="train the reference solution over many seeds and write the accuracy threshold")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (at least 10)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--output", default=None, help="calibration file (default: course.yaml accuracy.calibration)")
+    p.set_defaults(module="calibration", func="run_calibrate")
+
+    p = sub.add_parser("nbgrader", help="run this course under nbgrader")
+    nb_sub = p.add_subparsers(dest="nbgrader_command", required=True, metavar="ACTION")
+    q = nb_sub.add_parser("init", help="create an nbgrader course directory from course.yaml and solutions/")
+    q.add_argument("directory")
+    q.add_argument("--force", action="store_true", help="overwrite generated files in an existing directory")
+    q.set_defaults(module="nbgrader_course", func="run_init")
+
+    p = sub.add_parser("gradescope", help="Gradescope integration")
+    gs_sub = p.add_subparsers(dest="gradescope_command", required=True, metavar="ACTION")
+    q = gs_sub.add_parser("build", help="build the Gradescope autograder zip")
+    q.add_argument("--output", default="build/gradescope-autograder.zip")
+    q.set_defaults(module="gradescope", func="run_build")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from autograder.course import CourseError, load_course
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        course = load_course(args.course)
+        handler = getattr(importlib.import_module(f"autograder.{args.module}"), args.func)
+        return int(handler(args, course) or EXIT_OK)
+    except (CourseError, UsageError) as exc:
+        print(f"autograder: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("autograder: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: one line, then the details for a bug report
+        import traceback
+        print(f"autograder: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
