@@ -1,0 +1,37 @@
+# Two entry points for a fresh machine (see README.md):
+#   make demo   set up, then grade the reference solutions and the blank stubs
+#   make test   set up, then run the kit's whole test suite
+# Setup installs into .venv with constraints.txt, which pins torch/torchvision and every
+# other dependency, so CI and instructors resolve the same versions from the mirror.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test release bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/autograder data prepare
+	@echo "== reference solutions (expected: full marks) =="
+	$(BIN)/autograder grade solutions/
+	@echo "== blank student stubs (expected: 0) =="
+	$(BIN)/autograder grade assignments/
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+release: setup
+	$(BIN)/autograder release
+
+bench: setup
+	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) build .data

@@ -1,0 +1,217 @@
+"""solutions/ -> assignments/ and the student bundles.
+
+The reference notebooks in solutions/ are the single source. Releasing one:
+1. clears solution regions with nbgrader's ClearSolutions rules (a `### BEGIN SOLUTION`
+   ... `### END SOLUTION` region becomes the stub at the region's indentation; a solution
+   cell without a region becomes the stub entirely; a region outside a solution cell is
+   an error), drops `### BEGIN HIDDEN TESTS` regions and clears outputs;
+2. writes the student notebook to assignments/<id>/ (checked in, so a test can prove it
+   has not drifted from solutions/);
+3. builds a bundle per assignment (build/release/<id>/ and a zip): the notebook plus the
+   few kit modules the self-check needs and that assignment's visible tests. Nothing
+   else from the package is copied: the allow-list below is the whole student surface.
+"""
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import zipfile
+from pathlib import Path
+
+import nbformat
+
+from autograder.course import Assignment, Course, CourseError
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+TEXT_STUB = "YOUR ANSWER HERE"
+BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+
+# The kit modules a student's self-check imports (relative to the package folder).
+# Keep this list short and secret-free: a test scans every bundle for hidden tests and
+# solution code, and the sandbox's file rules mirror it.
+STUDENT_MODULES = (
+    "__init__.py",
+    "submission.py",
+    "expect.py",
+    "probes.py",
+    "data.py",
+    "plugin.py",
+    "selfcheck/__init__.py",
+    "selfcheck/runner.py",
+)
+STUDENT_README = """\
+# {title}
+
+1. Install the course requirements once: `pip install -r requirements.txt`
+   (or use the environment your course provides).
+2. Open `{notebook}` in Jupyter, read each section and complete the functions marked
+   `# YOUR CODE HERE`.
+3. Run the `check(...)` cells: they run the visible self-check tests on your code.
+   Hidden tests also run when your work is graded, so a green self-check is a good sign,
+   not the final grade.
+"""
+STUDENT_REQUIREMENTS = "torch>=2.3\ntorchvision>=0.18\nnumpy>=1.24\npytest>=7.4\nmatplotlib>=3.7\ntqdm>=4.65\n"
+
+
+class ReleaseError(CourseError):
+    """A solution notebook breaks the release rules; the message names notebook and cell."""
+
+
+def _replace_regions(source: str, begin: str, end: str, stub: str | None, where: str) -> tuple[str, bool]:
+    """Replace each begin..end region with `stub` (indented like the begin line), or drop
+    it when stub is None. Returns the new source and whether a region was found."""
+    out, inside, found = [], False, False
+    for line in source.split("\n"):
+        if begin in line:
+            if inside:
+                raise ReleaseError(f"{where}: nested '{begin}'")
+            inside = found = True
+            if stub is not None:
+                indent = re.match(r"\s*", line).group(0)
+                out.extend(indent + s for s in stub.split("\n"))
+        elif end in line:
+            if not inside:
+                raise ReleaseError(f"{where}: '{end}' without '{begin}'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise ReleaseError(f"{where}: '{begin}' without '{end}'")
+    return "\n".join(out), found
+
+
+def is_solution_cell(cell) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution", False))
+
+
+def student_notebook(nb, name: str = "notebook"):
+    """The student version of a reference notebook (a new notebook; `nb` is unchanged)."""
+    nb = nbformat.from_dict(nb)  # a deep copy we may edit
+    for index, cell in enumerate(nb.cells, start=1):
+        where = f"{name}, cell {index}"
+        stub = CODE_STUB if cell.cell_type == "code" else TEXT_STUB
+        cell.source, replaced = _replace_regions(cell.source, BEGIN_SOLUTION, END_SOLUTION, stub, where)
+        if replaced and not is_solution_cell(cell):
+            raise ReleaseError(f"{where}: a solution region in a cell without nbgrader "
+                               f"'solution: true' metadata")
+        if is_solution_cell(cell) and not replaced:
+            cell.source = stub
+        cell.source, _ = _replace_regions(cell.source, BEGIN_HIDDEN, END_HIDDEN, None, where)
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nb.metadata.pop("celltoolbar", None)
+    return nb
+
+
+def notebook_text(nb) -> str:
+    """Canonical serialisation, so a fresh release compares byte for byte."""
+    text = nbformat.writes(nb, version=4)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def read_notebook(path: Path):
+    try:
+        return nbformat.read(path, as_version=4)
+    except FileNotFoundError:
+        raise CourseError(f"notebook not found: {path}") from None
+    except Exception as exc:  # nbformat raises several unrelated types for bad files
+        raise CourseError(f"cannot read notebook {path}: {exc.__class__.__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+
+
+def released_text(course: Course, assignment: Assignment) -> str:
+    path = course.solution_notebook(assignment)
+    return notebook_text(student_notebook(read_notebook(path), f"solutions/{assignment.id}/{assignment.notebook}"))
+
+
+def stale_assignments(course: Course) -> list[str]:
+    """Ids whose checked-in assignments/ notebook differs from a fresh release."""
+    stale = []
+    for a in course.assignments:
+        target = course.student_notebook(a)
+        if not target.is_file() or target.read_text(encoding="utf-8") != released_text(course, a):
+            stale.append(a.id)
+    return stale
+
+
+def write_assignments(course: Course) -> list[Path]:
+    """Regenerate assignments/<id>/<notebook> for every assignment."""
+    written = []
+    for a in course.assignments:
+        target = course.student_notebook(a)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write_atomic(target, released_text(course, a))
+        written.append(target)
+    return written
+
+
+def bundle_files(course: Course, assignment: Assignment) -> dict[str, bytes]:
+    """Every file a student receives for one assignment: relative path -> content."""
+    files = {
+        assignment.notebook: released_text(course, assignment).encode(),
+        "README.md": STUDENT_README.format(title=assignment.title or assignment.id,
+                                           notebook=assignment.notebook).encode(),
+        "requirements.txt": STUDENT_REQUIREMENTS.encode(),
+    }
+    for module in STUDENT_MODULES:
+        source = PACKAGE_DIR / module
+        if source.is_file():
+            files[f"autograder/{module}"] = source.read_bytes()
+    visible = PACKAGE_DIR / "selfcheck" / "tests" / f"test_{assignment.id}.py"
+    if visible.is_file():
+        files["autograder/selfcheck/tests/__init__.py"] = b""
+        files[f"autograder/selfcheck/tests/{visible.name}"] = visible.read_bytes()
+    return files
+
+
+def build_bundles(course: Course, out: Path) -> list[Path]:
+    """build/release/<id>/ folders and <id>.zip files, one per assignment."""
+    out.mkdir(parents=True, exist_ok=True)
+    zips = []
+    for a in course.assignments:
+        files = bundle_files(course, a)
+        folder = out / a.id
+        if folder.exists():
+            shutil.rmtree(folder)
+        for rel, data in files.items():
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            (folder / rel).write_bytes(data)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+            for rel in sorted(files):
+                info = zipfile.ZipInfo(f"{a.id}/{rel}", date_time=(2020, 1, 1, 0, 0, 0))
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, files[rel])
+        zip_path = out / f"{a.id}.zip"
+        _write_atomic(zip_path, buffer.getvalue())
+        zips.append(zip_path)
+    return zips
+
+
+def _write_atomic(path: Path, content: str | bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    if isinstance(content, str):
+        tmp.write_text(content, encoding="utf-8")
+    else:
+        tmp.write_bytes(content)
+    tmp.replace(path)
+
+
+def run_release(args, course: Course) -> int:
+    if args.check:
+        stale = stale_assignments(course)
+        if stale:
+            print("assignments/ is out of date for: " + ", ".join(stale) + " (run `autograder release`)")
+            return 1
+        print("assignments/ matches solutions/")
+        return 0
+    for path in write_assignments(course):
+        print(f"wrote {path.relative_to(course.root)}")
+    out = Path(args.out) if args.out else course.root / "build" / "release"
+    for path in build_bundles(course, out):
+        print(f"wrote {path}")
+    return 0
