@@ -1,0 +1,347 @@
+"""The grading pytest plugin: markers, fixtures and the outcome of every test.
+
+Hidden and visible tests are ordinary pytest files named `test_<assignment id>.py`. This
+plugin is handed to `pytest.main(..., plugins=[plugin])`; it never reads pytest's text
+output. It records one `TestOutcome` per collected test from the hooks, with the
+exception object in hand, so the status and message are exact:
+
+* passed -> full points; AssertionError -> "failed" with the assertion's message only
+  (pytest runs with --assert=plain, so no test source reaches the message);
+* a `SubmissionFault` -> its own status (error/timeout/crashed/memory) and message;
+* any other exception is a bug in the grader's test -> "error",
+  "internal grader error: <type>", never the test's traceback;
+* skips -> "skipped" with the reason; CUDA-only tests on a runner without a GPU follow
+  course.yaml's `devices.without_gpu` policy.
+
+This module is shipped to students with the self-check, so it imports nothing but pytest,
+torch and `autograder.submission` (the course model is duck-typed).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+
+from autograder.submission import Submission, SubmissionFault
+
+CATEGORIES = ("shape", "gradient", "accuracy", "device", "value", "behaviour")
+# Faults after which the student's process is gone: the next test needs a fresh one.
+FATAL_STATUSES = frozenset({"crashed", "timeout", "memory"})
+CUDA_POLICIES = ("exclude", "award", "fail")
+
+MARKERS = (
+    "points(n): points the test is worth (all-or-nothing)",
+    f"category(name): what the test checks, one of {', '.join(CATEGORIES)}",
+    "cuda: needs a real CUDA device; course.yaml devices.without_gpu decides otherwise",
+    "exercise(name): the exercise function the test checks (students' check(name))",
+)
+
+PYTEST_ARGS = (
+    "-q",
+    "-p", "no:cacheprovider",
+    # Plain asserts: the failure message is the assertion's own text, never test source.
+    "--assert=plain",
+    # No ini file: the repository's (or the student's) pytest config must not apply.
+    "-c", os.devnull,
+    # Test files are imported by path, so same-named files in two folders never clash.
+    "--import-mode=importlib",
+    "-W", "ignore::pytest.PytestAssertRewriteWarning",
+)
+
+
+class SubmissionUnavailable(SubmissionFault):
+    """The assignment's code could not be opened at all (missing or unreadable file, or
+    a sandbox that would not start); every test of it gets this status and 0 points."""
+
+    def __init__(self, message: str, status: str = "error"):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class TestOutcome:
+    """What the plugin learned about one test; grading turns it into a report entry."""
+
+    nodeid: str
+    assignment: str
+    id: str
+    name: str
+    category: str
+    points: float
+    visibility: str
+    exercise: str | None = None
+    cuda: bool = False
+    status: str = "pending"
+    message: str = ""
+    score: float = 0.0
+    max_score: float = 0.0
+    duration_s: float = 0.0
+
+
+def assignment_of(path: str | Path) -> str:
+    """`.../test_03_autograd.py` -> `03_autograd`."""
+    stem = Path(path).stem
+    return stem[len("test_"):] if stem.startswith("test_") else stem
+
+
+def topic_of(assignment: str) -> str:
+    """`03_autograd` -> `autograd`: the prefix of report test ids."""
+    return re.sub(r"^\d+_", "", assignment)
+
+
+def stable_seed(seed: int, test_id: str) -> int:
+    """Seed for one test's generator: stable across runs and Python processes
+    (Python's hash() of a str is salted per process, so it is not used)."""
+    digest = hashlib.sha256(test_id.encode("utf-8")).digest()
+    return (int(seed) * 1_000_003 + int.from_bytes(digest[:6], "big")) % (2 ** 63)
+
+
+def classify(exc: BaseException) -> tuple[str, str]:
+    """(status, message) for an exception raised in a test's setup, call or teardown."""
+    if isinstance(exc, pytest.skip.Exception):
+        return "skipped", exc.msg or "skipped"
+    if isinstance(exc, SubmissionFault):
+        return exc.status, str(exc) or f"the submission's code failed ({exc.status})"
+    if isinstance(exc, AssertionError):
+        return "failed", str(exc) or "the check failed (the test gave no details)"
+    if isinstance(exc, pytest.fail.Exception):
+        return "failed", exc.msg or "the check failed (the test gave no details)"
+    return "error", f"internal grader error: {type(exc).__name__}"
+
+
+def _docstring_name(function) -> str:
+    doc = (getattr(function, "__doc__", None) or "").strip()
+    if doc:
+        return doc.splitlines()[0].strip()
+    return getattr(function, "__name__", "test").removeprefix("test_").replace("_", " ")
+
+
+class GradingPlugin:
+    """Pass an instance to `pytest.main(plugins=[...])`; read `outcomes` afterwards.
+
+    test_files: {path: "visible" | "hidden"}, in the order tests should run.
+    open_submission: assignment id -> Submission (called once per assignment per run;
+        may raise a SubmissionFault, e.g. SubmissionUnavailable).
+    expected_points: {assignment id: points in course.yaml}; when given, collection
+        checks that the tests' points add up and records `course_error` otherwise.
+    """
+
+    def __init__(self, test_files: dict[str, str], open_submission: Callable[[str], Submission], *,
+                 course=None, seed: int = 0, device: torch.device | str = "cpu",
+                 cuda_policy: str = "exclude", expected_points: dict[str, float] | None = None,
+                 exercise: str | None = None):
+        if cuda_policy not in CUDA_POLICIES:
+            raise ValueError(f"cuda_policy must be one of {', '.join(CUDA_POLICIES)}, got {cuda_policy!r}")
+        self.test_files = {str(Path(p).resolve()): v for p, v in test_files.items()}
+        self.open_submission = open_submission
+        self.course_model = course
+        self.grading_seed = int(seed)
+        self.grading_device = torch.device(device)
+        self.cuda_policy = cuda_policy
+        self.expected_points = expected_points
+        self.exercise = exercise
+        self.outcomes: dict[str, TestOutcome] = {}
+        self.course_error: str | None = None
+        self.collection_errors: list[str] = []
+        self.submissions: dict[str, Submission] = {}
+        self.unavailable: dict[str, SubmissionFault] = {}
+        self._needs_restart: set[str] = set()
+        self.cuda_tests_seen = 0
+
+    # -- running ---------------------------------------------------------------------
+    def run(self) -> list[TestOutcome]:
+        """Run pytest over the test files with this plugin; pytest's own output is
+        captured (stdout may have to carry nothing but a JSON report)."""
+        files = list(self.test_files)
+        rootdir = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.getcwd()
+        args = [*PYTEST_ARGS, "--rootdir", rootdir, *files]
+        self.pytest_output = io.StringIO()
+        with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output):
+            self.exit_code = pytest.main(args, plugins=[self])
+        for outcome in self.outcomes.values():
+            if outcome.status == "pending":  # collected but never reached (e.g. interrupted)
+                outcome.status, outcome.message = "error", "the test did not run"
+        return list(self.outcomes.values())
+
+    def close(self) -> None:
+        for sub in self.submissions.values():
+            with contextlib.suppress(Exception):
+                sub.close()
+        self.submissions.clear()
+
+    @property
+    def cuda_available(self) -> bool:
+        return self.grading_device.type == "cuda"
+
+    # -- hooks -----------------------------------------------------------------------
+    def pytest_configure(self, config):
+        for line in MARKERS:
+            config.addinivalue_line("markers", line)
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            last = (report.longreprtext or "").strip().splitlines()[-1:] or ["unknown error"]
+            self.collection_errors.append(f"{report.nodeid}: {last[0]}")
+
+    def pytest_collection_modifyitems(self, session, config, items):
+        problems: list[str] = []
+        kept = []
+        for item in items:
+            outcome = self._describe(item, problems)
+            if outcome is None:
+                continue
+            if self.exercise is not None and outcome.exercise != self.exercise:
+                continue
+            self.outcomes[item.nodeid] = outcome
+            kept.append(item)
+        if self.expected_points is not None and self.exercise is None:
+            problems.extend(self._points_problems())
+        deselected = [i for i in items if i not in kept]
+        if problems:
+            self.course_error = problems[0] if len(problems) == 1 else "; ".join(problems)
+            deselected, kept = list(items), []
+            self.outcomes.clear()
+        if deselected:
+            config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+    def _describe(self, item, problems: list[str]) -> TestOutcome | None:
+        path = str(Path(item.path).resolve())
+        visibility = self.test_files.get(path)
+        if visibility is None:
+            return None
+        assignment = assignment_of(path)
+        where = f"{Path(path).parent.name}/{Path(path).name}::{item.name}"
+        points_marker = item.get_closest_marker("points")
+        category_marker = item.get_closest_marker("category")
+        exercise_marker = item.get_closest_marker("exercise")
+        points = points_marker.args[0] if points_marker and points_marker.args else None
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or points < 0:
+            problems.append(f"{where}: needs @pytest.mark.points(n) with a number >= 0, got {points!r}")
+            return None
+        category = category_marker.args[0] if category_marker and category_marker.args else None
+        if category not in CATEGORIES:
+            problems.append(f"{where}: @pytest.mark.category must be one of {', '.join(CATEGORIES)}, "
+                            f"got {category!r}")
+            return None
+        function = getattr(item, "function", None)
+        base = getattr(item, "originalname", None) or item.name
+        suffix = item.name[len(base):]  # the parametrisation, e.g. "[4]"
+        return TestOutcome(
+            nodeid=item.nodeid, assignment=assignment,
+            id=f"{topic_of(assignment)}::{base.removeprefix('test_')}{suffix}",
+            name=_docstring_name(function) + suffix, category=category, points=float(points),
+            visibility=visibility,
+            exercise=exercise_marker.args[0] if exercise_marker and exercise_marker.args else None,
+            cuda=item.get_closest_marker("cuda") is not None, max_score=float(points))
+
+    def _points_problems(self) -> list[str]:
+        sums: dict[str, float] = {a: 0.0 for a in self.expected_points}
+        for o in self.outcomes.values():
+            sums[o.assignment] = sums.get(o.assignment, 0.0) + o.points
+        return [f"assignment {a}: the points of its tests add up to {sums.get(a, 0.0):g}, "
+                f"but course.yaml gives it {float(expected):g}"
+                for a, expected in self.expected_points.items()
+                if abs(sums.get(a, 0.0) - float(expected)) > 1e-9]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        outcome = self.outcomes.get(item.nodeid)
+        if outcome is None:
+            return
+        if outcome.assignment in self.unavailable:
+            raise self.unavailable[outcome.assignment]
+        if outcome.cuda:
+            self.cuda_tests_seen += 1
+            if not self.cuda_available:
+                pytest.skip(self.cuda_policy_message())
+
+    def cuda_policy_message(self) -> str:
+        verb = {"exclude": "excluded", "award": "awarded", "fail": "counted as failed"}[self.cuda_policy]
+        return (f"no CUDA device on this runner; {verb} by course policy "
+                f"(devices.without_gpu: {self.cuda_policy})")
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        yield
+        outcome = self.outcomes.get(item.nodeid)
+        if outcome is None:
+            return
+        outcome.duration_s += float(getattr(call, "duration", 0.0) or 0.0)
+        if call.excinfo is None:
+            if call.when == "call" and outcome.status == "pending":
+                self._settle(outcome, "passed", "")
+            return
+        status, message = classify(call.excinfo.value)
+        if outcome.status not in ("pending", "passed"):
+            return  # the first problem is the one the student needs to see
+        if status in FATAL_STATUSES:
+            self._needs_restart.add(outcome.assignment)
+        if status == "skipped" and outcome.cuda and not self.cuda_available:
+            self._settle_cuda_policy(outcome)
+        else:
+            self._settle(outcome, status, message)
+
+    def _settle(self, outcome: TestOutcome, status: str, message: str) -> None:
+        outcome.status, outcome.message = status, message
+        outcome.max_score = outcome.points
+        outcome.score = outcome.points if status == "passed" else 0.0
+
+    def _settle_cuda_policy(self, outcome: TestOutcome) -> None:
+        message = self.cuda_policy_message()
+        if self.cuda_policy == "exclude":
+            outcome.status, outcome.score, outcome.max_score = "skipped", 0.0, 0.0
+        elif self.cuda_policy == "award":
+            outcome.status, outcome.score, outcome.max_score = "skipped", outcome.points, outcome.points
+        else:
+            outcome.status, outcome.score, outcome.max_score = "failed", 0.0, outcome.points
+        outcome.message = message
+
+    # -- fixtures --------------------------------------------------------------------
+    def submission_for(self, assignment: str) -> Submission:
+        if assignment in self.unavailable:
+            raise self.unavailable[assignment]
+        sub = self.submissions.get(assignment)
+        if sub is None:
+            try:
+                sub = self.open_submission(assignment)
+            except SubmissionFault as fault:
+                self.unavailable[assignment] = fault
+                raise
+            self.submissions[assignment] = sub
+        elif assignment in self._needs_restart:
+            self._needs_restart.discard(assignment)
+            restart = getattr(sub, "restart", None)
+            if restart is not None:
+                restart()
+        return sub
+
+    @pytest.fixture
+    def submission(self, request) -> Submission:
+        return self.submission_for(assignment_of(request.node.path))
+
+    @pytest.fixture
+    def course(self):
+        return self.course_model
+
+    @pytest.fixture
+    def seed(self) -> int:
+        return self.grading_seed
+
+    @pytest.fixture
+    def rng(self, request) -> torch.Generator:
+        outcome = self.outcomes.get(request.node.nodeid)
+        test_id = outcome.id if outcome else request.node.nodeid
+        return torch.Generator().manual_seed(stable_seed(self.grading_seed, test_id))
+
+    @pytest.fixture
+    def device(self) -> torch.device:
+        return self.grading_device
