@@ -186,6 +186,18 @@ class InProcessSubmission(Submission):
     def __init__(self, namespace: dict, assignment: str = ""):
         self.namespace = namespace
         self.assignment = assignment
+        # Objects handed out as handles (keep, call_keep, helper). In process a kept
+        # tensor looks like data, so without this list it would be copied again when
+        # passed back, and in-place/memory-sharing checks would see a copy. Holding the
+        # objects keeps their ids unique.
+        self._kept: dict[int, Any] = {}
+
+    def _as_handle(self, value):
+        self._kept[id(value)] = value
+        return value
+
+    def _pass(self, value):
+        return value if self._kept.get(id(value)) is value else copy_data(value)
 
     def has(self, name):
         return name in self.namespace
@@ -200,8 +212,8 @@ class InProcessSubmission(Submission):
 
     def call(self, target, *args, **kwargs):
         fn = self._resolve(target)
-        args = [copy_data(a) for a in args]
-        kwargs = {k: copy_data(v) for k, v in kwargs.items()}
+        args = [self._pass(a) for a in args]
+        kwargs = {k: self._pass(v) for k, v in kwargs.items()}
         try:
             return fn(*args, **kwargs)
         except SubmissionFault:
@@ -209,17 +221,20 @@ class InProcessSubmission(Submission):
         except Exception as exc:  # the student's exception, reported as theirs
             raise StudentCodeError(f"{type(exc).__name__}: {exc}", type(exc).__name__) from exc
 
-    call_keep = call
+    def call_keep(self, target, *args, **kwargs):
+        return self._as_handle(self.call(target, *args, **kwargs))
 
     def keep(self, value):
-        return copy_data(value)
+        return self._as_handle(copy_data(value))
 
     def fetch(self, handle):
         return handle
 
     def helper(self, name, *args, **kwargs):
         probes = importlib.import_module("autograder.probes")
-        return getattr(probes, name)(*args, **kwargs)
+        # Probes may call student code (e.g. with_cuda_available(flag, pick_device)), so
+        # their exceptions are reported like the student's own, as in the sandbox.
+        return self._as_handle(self.call(getattr(probes, name), *args, **kwargs))
 
     def same_object(self, a, b):
         return a is b
