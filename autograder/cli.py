@@ -14,6 +14,7 @@ import sys
 from autograder import __version__
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 3
+NEEDS_SOLUTIONS = {"release", "calibration", "nbgrader_course"}
 
 
 class UsageError(Exception):
@@ -90,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     gs_sub = p.add_subparsers(dest="gradescope_command", required=True, metavar="ACTION")
     q = gs_sub.add_parser("build", help="build the Gradescope autograder zip")
     q.add_argument("--output", default="build/gradescope-autograder.zip")
+    q.add_argument("--assignment", action="append", default=None, metavar="ID",
+                   help="grade only this assignment on Gradescope (repeatable; default: all)")
     q.set_defaults(module="gradescope", func="run_build")
     return parser
 
@@ -100,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        course = load_course(args.course)
+        # Only these commands read solutions/; graders (Gradescope, CI runners) and students
+        # get the kit without it, so the others must not insist on the solution notebooks.
+        course = load_course(args.course, check_notebooks=args.module in NEEDS_SOLUTIONS)
         handler = getattr(importlib.import_module(f"autograder.{args.module}"), args.func)
         return int(handler(args, course) or EXIT_OK)
     except (CourseError, UsageError) as exc:
