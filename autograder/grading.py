@@ -163,3 +163,280 @@ def open_in_process(source: str, assignment_id: str, filename: str = "<submissio
     return InProcessSubmission(namespace, assignment_id)
 
 
+# -- a path: notebook, .py file or a folder of them (sandbox) ---------------------------
+def notebook_assignment(path: Path) -> str | None:
+    """The `autograder.assignment` id in a notebook's metadata, if any (unreadable -> None)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            meta = json.load(f).get("metadata", {})
+        value = meta.get("autograder", {}).get("assignment")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _name_match(path: Path, course: Course, root: Path) -> str | None:
+    """The assignment whose id (or notebook name) appears in the file's name, or else in
+    the name of a folder between `root` and the file."""
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        parts = (path.name,)
+    for part in reversed(parts or (path.name,)):
+        lowered = part.lower()
+        for a in course.assignments:
+            if a.id.lower() in lowered or lowered == a.notebook.lower():
+                return a.id
+    return None
+
+
+def map_files(path: Path, course: Course, wanted: list[str] | None) -> tuple[dict[str, Path], list[str]]:
+    """{assignment id: the student's file for it} under PATH, and notes about files that
+    were ignored. A single file maps by metadata, its name, or `wanted` (--assignment)."""
+    notes: list[str] = []
+    if path.is_file():
+        if path.suffix not in STUDENT_SUFFIXES:
+            raise GradingError(f"{path}: not a notebook (.ipynb) or Python file (.py)")
+        if wanted:
+            if len(wanted) > 1:
+                raise GradingError(f"{path} is one file; pass a single --assignment for it")
+            return {wanted[0]: path}, notes
+        found = (notebook_assignment(path) if path.suffix == ".ipynb" else None) \
+            or _name_match(path, course, path.parent)
+        if found is None:
+            known = ", ".join(a.id for a in course.assignments)
+            raise GradingError(f"cannot tell which assignment {path.name} is (no autograder.assignment "
+                               f"metadata, no assignment id in its name); pass --assignment ID ({known})")
+        return {found: path}, notes
+    candidates: dict[str, list[tuple[int, Path]]] = {}
+    for file in sorted(path.rglob("*")):
+        rel_parts = file.relative_to(path).parts
+        if (not file.is_file() or file.suffix not in STUDENT_SUFFIXES
+                or any(p in SKIPPED_FOLDERS or p.startswith(".") for p in rel_parts)):
+            continue
+        meta = notebook_assignment(file) if file.suffix == ".ipynb" else None
+        aid = meta or _name_match(file, course, path)
+        if aid is None or (meta and not any(a.id == meta for a in course.assignments)):
+            notes.append(f"ignored {file.relative_to(path)}: not mapped to an assignment")
+            continue
+        # Preference: metadata over name, notebooks over .py, then the shortest path.
+        rank = (0 if meta else 2) + (0 if file.suffix == ".ipynb" else 1)
+        candidates.setdefault(aid, []).append((rank, file))
+    chosen = {}
+    for aid, files in candidates.items():
+        files.sort(key=lambda rf: (rf[0], len(rf[1].parts), str(rf[1])))
+        chosen[aid] = files[0][1]
+        for _, other in files[1:]:
+            notes.append(f"ignored {other.relative_to(path)}: {chosen[aid].relative_to(path)} "
+                         f"was graded for {aid}")
+    if wanted:
+        chosen = {a: p for a, p in chosen.items() if a in wanted}
+    return chosen, notes
+
+
+class SubmissionOpener:
+    """Opens each assignment's code lazily (when its first test asks): in a sandbox from
+    one SandboxFactory per grade run, or in process (`backend="inprocess"`, for tests of
+    the kit itself). Remembers what loading said, for the report."""
+
+    def __init__(self, course: Course, files: dict[str, Path], device: torch.device, root: Path,
+                 backend: str = "sandbox"):
+        if backend not in ("sandbox", "inprocess"):
+            raise ValueError(f"backend must be 'sandbox' or 'inprocess', got {backend!r}")
+        self.files, self.root, self.backend = files, root, backend
+        self.factory = None
+        if backend == "sandbox":
+            from autograder.sandbox import SandboxFactory  # only grading paths needs the sandbox
+            self.factory = SandboxFactory(course.limits, str(device), 1)
+        self.loaded: dict[str, object] = {}
+        self.failures: dict[str, tuple[str, str]] = {}
+
+    def __call__(self, assignment_id: str) -> Submission:
+        path = self.files.get(assignment_id)
+        if path is None:
+            where = self.root if self.root.is_dir() else self.root.parent
+            message = (f"no file for {assignment_id} was found in {where} (expected a notebook named "
+                       f"like {assignment_id}.ipynb or with autograder.assignment metadata)")
+            self.failures[assignment_id] = ("missing", message)
+            raise SubmissionUnavailable(message)
+        from autograder.load import load_code
+        try:
+            code = load_code(str(path))
+        except Exception as exc:  # an unreadable notebook loses only its own assignment
+            message = f"could not read {path.name}: {exc}"
+            self.failures[assignment_id] = ("unreadable", message)
+            raise SubmissionUnavailable(message) from None
+        try:
+            if self.factory is None:
+                sub = open_in_process(student_source(code), assignment_id, filename=str(path))
+            else:
+                sub = self.factory.open(code, assignment_id)
+        except SubmissionUnavailable as exc:
+            self.failures[assignment_id] = ("error", str(exc))
+            raise
+        except Exception as exc:
+            status = getattr(exc, "status", "error")
+            message = f"the sandbox for {path.name} did not start: {exc}"
+            self.failures[assignment_id] = (status, message)
+            raise SubmissionUnavailable(message, status) from None
+        self.loaded[assignment_id] = sub
+        return sub
+
+    def close(self) -> None:
+        close = getattr(self.factory, "close", None)
+        if close is not None:
+            close()
+
+    def annotate(self, result: AssignmentResult) -> None:
+        path = self.files.get(result.id)
+        result.source = str(path.relative_to(self.root)) if path and self.root.is_dir() else (
+            path.name if path else None)
+        if result.id in self.failures:
+            result.status, message = self.failures[result.id]
+            result.notes.append(message)
+            return
+        sub = self.loaded.get(result.id)
+        if sub is None:
+            return
+        result.isolation = dict(getattr(sub, "isolation", {}) or {})
+        load_status = getattr(sub, "load_status", "ok") or "ok"
+        if load_status not in ("ok", "loaded", "graded"):
+            result.status = load_status if load_status in ("error", "crashed", "timeout", "memory") else "error"
+        for err in getattr(sub, "load_errors", None) or []:
+            result.load_errors.append(_load_error(err))
+
+
+def _load_error(err) -> LoadError:
+    if isinstance(err, LoadError):
+        return err
+    if isinstance(err, dict):
+        return LoadError.from_dict(err)
+    if isinstance(err, str):
+        return LoadError(message=err)
+    return LoadError(message=str(getattr(err, "message", err)), cell=getattr(err, "cell", None),
+                     line=getattr(err, "line", None), kind=str(getattr(err, "kind", "error")))
+
+
+def grade_path(path: str, course: Course, device: str = "auto", seed: int | None = None,
+               assignments: list[str] | None = None, require_cuda: bool = False,
+               backend: str = "sandbox") -> Report:
+    """Grade a notebook, a .py file or a folder of a student's files (in the sandbox;
+    `backend="inprocess"` only for the kit's own tests)."""
+    started = time.perf_counter()
+    if require_cuda and not torch.cuda.is_available():
+        raise GradingError("--require-cuda: no CUDA device is visible on this runner "
+                           "(torch.cuda.is_available() is False); not grading")
+    for aid in assignments or []:
+        course.assignment(aid)
+    root = Path(path)
+    if not root.exists():
+        raise GradingError(f"{path}: no such file or folder")
+    seed = course.seed if seed is None else int(seed)
+    grading_device = resolve_device(device, course)
+    files, notes = map_files(root, course, assignments)
+    if root.is_file():
+        ids = list(files)
+        if root.suffix == ".ipynb" and notebook_assignment(root) is None and not _is_json(root):
+            raise GradingError(f"{path}: not a readable notebook (it is not valid JSON)")
+    else:
+        ids = assignments or [a.id for a in course.assignments]
+    opener = SubmissionOpener(course, files, grading_device, root, backend)
+    try:
+        plugin = run_tests(course, ids, opener, seed=seed, device=grading_device)
+    finally:
+        opener.close()
+    outcomes = list(plugin.outcomes.values())
+    results = []
+    for aid in ids:
+        result = assignment_result(course, aid, outcomes)
+        opener.annotate(result)
+        results.append(result)
+    if results and notes:
+        results[0].notes.extend(notes)
+    isolation = next((r.isolation for r in results if r.isolation), None)
+    env = {**environment(grading_device, seed, isolation), **cuda_summary(plugin)}
+    return Report(submission=path, assignments=results, environment=env,
+                  duration_s=time.perf_counter() - started)
+
+
+def _is_json(path: Path) -> bool:
+    try:
+        json.loads(path.read_text(encoding="utf-8"))
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+# -- the CLI ---------------------------------------------------------------------------
+def write_atomic(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder, so a reader never sees half a report."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def run_grade(args, course: Course) -> int:
+    from autograder.cli import UsageError
+    from autograder.writers import write
+    try:
+        report = grade_path(args.path, course, device=args.device or course.devices.default,
+                            seed=args.seed, assignments=args.assignment, require_cuda=args.require_cuda)
+    except GradingError as exc:
+        raise UsageError(str(exc)) from None
+    text = write(report, args.format)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def run_check(args, course: Course) -> int:
+    """Students: the visible tests, in process, with a friendly summary."""
+    from autograder.cli import UsageError
+    from autograder.selfcheck.runner import format_results, run_visible
+    path = Path(args.path)
+    if not path.is_file():
+        raise UsageError(f"{args.path}: no such file")
+    try:
+        files, _ = map_files(path, course, [args.assignment] if args.assignment else None)
+    except GradingError as exc:
+        raise UsageError(str(exc)) from None
+    assignment_id = next(iter(files))
+    course.assignment(assignment_id)
+    if not test_files(assignment_id, visible_only=True):
+        raise UsageError(f"{assignment_id} has no visible self-check tests")
+    from autograder.load import load_code
+    try:
+        source = student_source(load_code(str(path)))
+    except Exception as exc:
+        raise UsageError(f"could not read {path.name}: {exc}") from None
+    try:
+        submission = open_in_process(source, assignment_id, filename=str(path))
+    except SubmissionUnavailable as exc:
+        print(f"Your code in {path.name} could not run, so no check ran: {exc}")
+        return 0
+    outcomes = run_visible(assignment_id, submission, seed=course.seed,
+                           device=resolve_device("auto", course), course=course)
+    print(format_results(assignment_id, outcomes))
+    return 0
+
+
+def student_source(code) -> str:
+    """The runnable source of a `load_code` result (its attribute name is the loader's)."""
+    for attr in ("source", "code", "text"):
+        value = getattr(code, attr, None)
+        if isinstance(value, str):
+            return value
+    if isinstance(code, str):
+        return code
+    raise TypeError(f"load_code returned {type(code).__name__} without a source")

@@ -124,6 +124,32 @@ def _docstring_name(function) -> str:
     return getattr(function, "__name__", "test").removeprefix("test_").replace("_", " ")
 
 
+def _forget_modules(files: list[str]) -> None:
+    """Drop our test modules from sys.modules: pytest's importlib mode reuses a cached
+    module of the same name, which would run another folder's tests of that name."""
+    import sys
+    wanted = set(files)
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and os.path.realpath(path) in wanted:
+            del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _without_assertion_rewriting():
+    """An enclosing pytest session (the kit's own test suite, say) leaves its assertion
+    rewriting import hook installed; it would rewrite our test files and put their source
+    into failure messages. Take such hooks out while our tests are imported."""
+    import sys
+    hooks = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
+    for hook in hooks:
+        sys.meta_path.remove(hook)
+    try:
+        yield
+    finally:
+        sys.meta_path[:0] = hooks
+
+
 class GradingPlugin:
     """Pass an instance to `pytest.main(plugins=[...])`; read `outcomes` afterwards.
 
@@ -164,8 +190,11 @@ class GradingPlugin:
         rootdir = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.getcwd()
         args = [*PYTEST_ARGS, "--rootdir", rootdir, *files]
         self.pytest_output = io.StringIO()
-        with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output):
+        _forget_modules(files)
+        with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output), \
+                _without_assertion_rewriting():
             self.exit_code = pytest.main(args, plugins=[self])
+        _forget_modules(files)
         for outcome in self.outcomes.values():
             if outcome.status == "pending":  # collected but never reached (e.g. interrupted)
                 outcome.status, outcome.message = "error", "the test did not run"
