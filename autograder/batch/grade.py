@@ -1,0 +1,165 @@
+"""Grade one student inside a batch worker, always through the sandbox (`grade_path`),
+and turn the report into a batch `Result`. Any exception here becomes an "error" result
+for that student: one bad submission never stops the batch.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import autograder
+from autograder.course import CourseError
+from autograder.batch.discover import StudentSubmission
+from autograder.batch.store import Result
+
+# The gradebook's status column, from best to worst. A submission's status is the worst
+# thing that happened while grading it; failing or unfinished exercises are still
+# "graded". incomplete: an assignment's file is missing; load_error: a file could not be
+# read or a cell raised while loading; timeout/memory/crashed: the student's code was
+# stopped; error: the grader could not grade the submission at all.
+STATUSES = ("graded", "incomplete", "load_error", "timeout", "memory", "crashed", "error")
+FAULT_STATUSES = ("timeout", "memory", "crashed")
+# Assignment-level statuses of the report (autograder.report.ASSIGNMENT_STATUSES) mapped
+# to the gradebook's.
+ASSIGNMENT_STATUS = {"missing": "incomplete", "unreadable": "load_error", "error": "load_error",
+                     "timeout": "timeout", "memory": "memory", "crashed": "crashed"}
+
+# Per-student report files: file name -> writer format.
+REPORT_FILES = {
+    "report.json": "json",
+    "report.txt": "text",
+    "gradescope.json": "gradescope",
+    "junit.xml": "junit",
+    "classroom.txt": "classroom",
+}
+
+
+@dataclass(frozen=True)
+class GradingOptions:
+    device: str
+    seed: int | None
+    assignments: tuple[str, ...] | None
+    require_cuda: bool
+    torch_threads: int
+    points: tuple[tuple[str, float], ...]   # the graded assignments and their points
+
+
+def worst(statuses) -> str:
+    return max(statuses, key=STATUSES.index, default="graded")
+
+
+def submission_status(report: dict) -> tuple[str, str]:
+    """(status, one-line reason) of a graded report (the JSON report contract)."""
+    found: dict[str, str] = {}
+    for assignment in report.get("assignments", []):
+        aid = assignment.get("id", "?")
+        status = ASSIGNMENT_STATUS.get(assignment.get("status"))
+        if status:
+            found.setdefault(status, f"{aid}: {assignment.get('status')}{_first_note(assignment)}")
+        for test in assignment.get("tests", []):
+            if test.get("status") in FAULT_STATUSES:
+                found.setdefault(test["status"], f"{aid}: {test.get('name') or test.get('id')}: "
+                                                 f"{_first_line(test.get('message', ''))}")
+        if assignment.get("load_errors"):
+            first = assignment["load_errors"][0]
+            text = first.get("message", "") if isinstance(first, dict) else str(first)
+            found.setdefault("load_error", f"{aid}: {_first_line(text)}")
+    status = worst(found)
+    return status, found.get(status, "")
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text and text.strip() else ""
+
+
+def _first_note(assignment: dict) -> str:
+    notes = assignment.get("notes") or []
+    return f" ({_first_line(notes[0])})" if notes else ""
+
+
+def error_result(sub: StudentSubmission, options: GradingOptions, message: str,
+                 duration_s: float = 0.0, status: str = "error") -> Result:
+    points = dict(options.points)
+    return Result(student=sub.student, status=status, score=0.0, max_score=float(sum(points.values())),
+                  assignment_scores={a: 0.0 for a in points},
+                  reports={"report.txt": f"{sub.student}: not graded: {message}\n"},
+                  message=message, duration_s=duration_s, content_hash=sub.content_hash)
+
+
+class SubmissionGrader:
+    """Lives in one worker process for the whole batch, so the sandbox's warm template
+    (torch already imported) is reused for every submission the worker grades."""
+
+    def __init__(self, course, options: GradingOptions):
+        from autograder import grading, writers
+        self.course, self.options = course, options
+        self._grade_path, self._write = grading.grade_path, writers.write
+        self.factory = None
+        if "factory" in inspect.signature(grading.grade_path).parameters:
+            from autograder.sandbox import SandboxFactory
+            self.factory = SandboxFactory(course.limits, device=_sandbox_device(options.device),
+                                          torch_threads=options.torch_threads)
+
+    def grade(self, sub: StudentSubmission) -> Result:
+        start = time.monotonic()
+        try:
+            extra = {"factory": self.factory} if self.factory is not None else {}
+            report = self._grade_path(str(sub.path), self.course, device=self.options.device,
+                                      seed=self.options.seed,
+                                      assignments=list(self.options.assignments) if self.options.assignments else None,
+                                      require_cuda=self.options.require_cuda, **extra)
+            data = json.loads(self._write(report, "json"))
+            reports = {name: self._write(report, fmt) for name, fmt in REPORT_FILES.items()}
+        except CourseError:
+            raise  # the course is broken for every student: the batch must stop, not fill a gradebook
+        except Exception as exc:  # a grader failure on this submission only
+            reason = str(exc).splitlines()[0] if str(exc) else ""
+            return error_result(sub, self.options, f"grading failed: {type(exc).__name__}: {reason}",
+                                time.monotonic() - start)
+        status, message = submission_status(data)
+        return Result(student=sub.student, status=status, score=float(data["score"]),
+                      max_score=float(data["max_score"]),
+                      assignment_scores={a["id"]: float(a["score"]) for a in data["assignments"]},
+                      reports=reports, message=message, duration_s=time.monotonic() - start,
+                      content_hash=sub.content_hash)
+
+    def close(self) -> None:
+        if self.factory is not None:
+            self.factory.close()
+
+
+def _sandbox_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def grading_key(course, options: GradingOptions) -> str:
+    """Changes whenever a regrade could change a result: the kit's code and hidden tests,
+    course.yaml's settings, the calibration file, the seed, device and assignment choice."""
+    digest = hashlib.sha256()
+    package = Path(autograder.__file__).parent
+    for f in _kit_files(package):
+        digest.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    settings = dataclasses.asdict(course)
+    settings.pop("root", None)
+    calibration = course.resolve(course.accuracy.calibration)
+    digest.update(json.dumps({
+        "kit": autograder.__version__, "course": settings,
+        "calibration": calibration.read_text() if calibration.is_file() else None,
+        "seed": options.seed if options.seed is not None else course.seed,
+        "device": options.device, "assignments": [a for a, _ in options.points],
+    }, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24]
+
+
+def _kit_files(package: Path) -> list[Path]:
+    return sorted(p for p in package.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts
+                  and p.suffix in (".py", ".yaml", ".yml", ".json", ".txt"))

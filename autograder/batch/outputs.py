@@ -1,0 +1,135 @@
+"""What a batch leaves in its output folder, always rebuilt from the result store:
+per-student report files, the CSV gradebook, the text summary and the histogram PNG.
+
+Rebuilding everything from the store (rather than writing files as results arrive)
+is what makes a kill -9 harmless: a resumed batch rewrites any file the kill left
+half-written or never wrote. Every file is written to a temporary name and renamed.
+"""
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import statistics
+from collections import Counter
+from pathlib import Path
+
+from autograder.batch.grade import STATUSES
+from autograder.batch.store import Result
+from autograder.writers import csv_gradebook
+
+GRADEBOOK, SUMMARY, HISTOGRAM, REPORTS = "gradebook.csv", "summary.txt", "histogram.png", "reports"
+BINS = 10
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_outputs(out: Path, results: list[Result], points: list[tuple[str, float]], info: dict) -> None:
+    write_reports(out, results)
+    write_atomic(out / GRADEBOOK, gradebook_csv(results, [a for a, _ in points]))
+    write_atomic(out / SUMMARY, summary_text(results, points, info))
+    write_atomic(out / HISTOGRAM, histogram_png(results, info))
+
+
+def write_reports(out: Path, results: list[Result]) -> None:
+    root = out / REPORTS
+    for r in results:
+        folder = root / r.student
+        for name, text in r.reports.items():
+            write_atomic(folder / name, text)
+        for stale in folder.iterdir():  # a regraded error row must not keep an old report
+            if stale.name not in r.reports and not stale.name.startswith("."):
+                stale.unlink() if stale.is_file() else shutil.rmtree(stale)
+    keep = {r.student for r in results}
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.is_dir() and folder.name not in keep:
+                shutil.rmtree(folder)
+
+
+def gradebook_csv(results: list[Result], assignment_ids: list[str]) -> str:
+    """The CSV gradebook writer's columns (student, a score per assignment, total,
+    max_score, status), one row per student sorted by id and no timings, so equal
+    gradings give identical files."""
+    rows = [[r.student, *(_number(r.assignment_scores.get(a, 0.0)) for a in assignment_ids),
+             _number(r.score), _number(r.max_score), r.status]
+            for r in sorted(results, key=lambda r: r.student)]
+    return csv_gradebook.write_rows(rows, assignment_ids)
+
+
+def _number(x: float) -> str:
+    return f"{x:g}" if float(x).is_integer() else f"{round(x, 4)}"
+
+
+def percent(r: Result, course_max: float) -> float:
+    top = course_max or r.max_score
+    return 100.0 * r.score / top if top else 0.0
+
+
+def histogram_counts(results: list[Result], course_max: float) -> list[int]:
+    counts = [0] * BINS
+    for r in results:
+        counts[min(BINS - 1, int(percent(r, course_max) // (100 / BINS)))] += 1
+    return counts
+
+
+def summary_text(results: list[Result], points: list[tuple[str, float]], info: dict) -> str:
+    course_max = float(sum(p for _, p in points))
+    lines = [f"Batch summary: {len(results)} submissions from {info.get('source', '?')} "
+             f"(shard {info.get('shard', '1/1')}), grading key {info.get('grading_key', '?')}"]
+    counts = Counter(r.status for r in results)
+    lines.append("Statuses: " + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s]))
+    totals = [r.score for r in results]
+    if totals:
+        lines.append(f"Total (out of {course_max:g}): mean {statistics.mean(totals):.2f}, "
+                     f"median {statistics.median(totals):.2f}, min {min(totals):g}, max {max(totals):g}")
+    for aid, pts in points:
+        scores = [r.assignment_scores.get(aid, 0.0) for r in results]
+        if scores:
+            full = sum(1 for s in scores if s >= pts)
+            lines.append(f"  {aid}: mean {statistics.mean(scores):.2f} of {pts:g}, full marks {full}")
+    lines.append("Grade histogram (percent of the total):")
+    bins = histogram_counts(results, course_max)
+    width = 100 // BINS
+    for i, n in enumerate(bins):
+        upper = "100" if i == BINS - 1 else f"{(i + 1) * width:3d}"
+        lines.append(f"  {i * width:3d}-{upper}% | {'#' * n} {n}")
+    graded_time = sum(r.duration_s for r in results)
+    if results:
+        lines.append(f"Grading time: {graded_time:.1f} s of worker time, "
+                     f"{graded_time / len(results):.1f} s per submission")
+    problems = [r for r in results if r.status != "graded"]
+    if problems:
+        lines.append("Not cleanly graded:")
+        lines += [f"  {r.student}: {r.status}: {r.message}" for r in problems]
+    return "\n".join(lines) + "\n"
+
+
+def histogram_png(results: list[Result], info: dict) -> bytes:
+    # The object-oriented API (no pyplot) keeps matplotlib free of global state and
+    # needs no display: the Agg canvas renders straight to PNG bytes.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    course_max = float(info.get("course_max") or 0.0)
+    counts = histogram_counts(results, course_max)
+    width = 100 / BINS
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.bar([i * width for i in range(BINS)], counts, width=width * 0.9, align="edge", color="#4C72B0")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("score (% of the total)")
+    ax.set_ylabel("students")
+    ax.set_title(f"Grade distribution ({len(results)} submissions)")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()

@@ -1,0 +1,147 @@
+"""Parallel grading workers: a few long-lived processes, one submission each at a time.
+
+Why not concurrent.futures: a worker that dies (the OOM killer, a grader bug) breaks a
+ProcessPoolExecutor for every pending submission, and a hung worker cannot be stopped.
+Here each worker has its own pipe, so the parent knows which submission a dead or
+overdue worker was grading, records that one submission, and starts a fresh worker.
+Submissions are handed out one at a time, so a fast worker never waits behind a slow one.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from multiprocessing.connection import wait
+from typing import Callable
+
+from autograder.batch.discover import StudentSubmission
+from autograder.batch.grade import GradingOptions, error_result
+from autograder.batch.store import Result
+from autograder.course import CourseError
+
+# A worker that dies while grading gets the submission once more in a fresh worker
+# before it is recorded as an error (the first death may be the machine, not the student).
+ATTEMPTS = 2
+
+
+def _die_with_parent() -> None:
+    """Linux: the kernel kills this worker when the batch process dies (even by kill -9),
+    so an interrupted batch leaves no orphan workers grading into the void."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: workers end when their pipe closes
+        pass
+
+
+def _worker_main(conn, course, options: GradingOptions) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    threads = str(options.torch_threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = threads
+    import torch
+    torch.set_num_threads(options.torch_threads)
+    from autograder.batch.grade import SubmissionGrader
+    grader = SubmissionGrader(course, options)
+    try:
+        while True:
+            try:
+                sub = conn.recv()
+            except EOFError:
+                return
+            if sub is None:
+                return
+            try:
+                conn.send(grader.grade(sub))
+            except CourseError as exc:
+                conn.send(exc)
+    finally:
+        grader.close()
+
+
+class _Worker:
+    def __init__(self, ctx, course, options):
+        self.conn, child_conn = ctx.Pipe()
+        self.process = ctx.Process(target=_worker_main, args=(child_conn, course, options), daemon=True)
+        self.process.start()
+        child_conn.close()
+        self.task: StudentSubmission | None = None
+        self.started = 0.0
+
+    def assign(self, sub: StudentSubmission) -> None:
+        self.task, self.started = sub, time.monotonic()
+        try:
+            self.conn.send(sub)
+        except OSError:  # the worker already died; its sentinel reports it to the pool
+            pass
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+        self.conn.close()
+
+
+class WorkerPool:
+    def __init__(self, jobs: int, course, options: GradingOptions, deadline_s: float):
+        self.jobs, self.course, self.options, self.deadline_s = jobs, course, options, deadline_s
+        self.ctx = multiprocessing.get_context("spawn")  # torch is unsafe to fork once imported
+
+    def run(self, tasks: list[StudentSubmission], on_result: Callable[[Result], None]) -> None:
+        queue = deque(tasks)
+        attempts: dict[str, int] = {}
+        workers = [_Worker(self.ctx, self.course, self.options) for _ in range(min(self.jobs, len(tasks)))]
+        try:
+            while True:
+                for w in workers:
+                    if w.task is None and queue:
+                        w.assign(queue.popleft())
+                busy = [w for w in workers if w.task is not None]
+                if not busy:
+                    break
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+                for i, w in enumerate(workers):
+                    if w.task is None:
+                        continue
+                    if w.conn in ready:
+                        try:
+                            result = w.conn.recv()
+                        except (EOFError, OSError):
+                            result = None
+                        if isinstance(result, CourseError):
+                            raise result
+                        if result is not None:
+                            w.task = None
+                            on_result(result)
+                            continue
+                    overdue = time.monotonic() - w.started > self.deadline_s
+                    if w.conn in ready or w.process.sentinel in ready or overdue:
+                        workers[i] = self._replace(w, overdue, queue, attempts, on_result)
+        finally:
+            for w in workers:
+                try:
+                    w.conn.send(None)
+                except OSError:
+                    pass
+            for w in workers:
+                w.process.join(10)
+                w.kill()
+
+    def _replace(self, w: _Worker, overdue: bool, queue, attempts, on_result) -> _Worker:
+        sub, elapsed = w.task, time.monotonic() - w.started
+        w.kill()
+        if overdue:
+            on_result(error_result(sub, self.options, f"grading took longer than {self.deadline_s:.0f} s; "
+                                   f"its grader worker was stopped", elapsed, status="timeout"))
+        else:
+            attempts[sub.student] = attempts.get(sub.student, 0) + 1
+            if attempts[sub.student] < ATTEMPTS:
+                queue.appendleft(sub)
+            else:
+                on_result(error_result(sub, self.options, f"the grader worker died (exit code "
+                                       f"{w.process.exitcode}) while grading this submission", elapsed))
+        return _Worker(self.ctx, self.course, self.options)
