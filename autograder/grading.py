@@ -240,14 +240,16 @@ class SubmissionOpener:
     the kit itself). Remembers what loading said, for the report."""
 
     def __init__(self, course: Course, files: dict[str, Path], device: torch.device, root: Path,
-                 backend: str = "sandbox"):
+                 backend: str = "sandbox", factory=None):
         if backend not in ("sandbox", "inprocess"):
             raise ValueError(f"backend must be 'sandbox' or 'inprocess', got {backend!r}")
         self.files, self.root, self.backend = files, root, backend
-        self.factory = None
-        if backend == "sandbox":
+        # A factory handed in (batch grading reuses one per worker) is the caller's to close.
+        self.factory, self.owns_factory = factory, False
+        if backend == "sandbox" and factory is None:
             from autograder.sandbox import SandboxFactory  # only grading paths needs the sandbox
-            self.factory = SandboxFactory(course.limits, str(device), 1)
+            self.factory = SandboxFactory(course.limits, device=str(device), torch_threads=1)
+            self.owns_factory = True
         self.loaded: dict[str, object] = {}
         self.failures: dict[str, tuple[str, str]] = {}
 
@@ -283,9 +285,8 @@ class SubmissionOpener:
         return sub
 
     def close(self) -> None:
-        close = getattr(self.factory, "close", None)
-        if close is not None:
-            close()
+        if self.owns_factory:
+            self.factory.close()
 
     def annotate(self, result: AssignmentResult) -> None:
         path = self.files.get(result.id)
@@ -319,9 +320,10 @@ def _load_error(err) -> LoadError:
 
 def grade_path(path: str, course: Course, device: str = "auto", seed: int | None = None,
                assignments: list[str] | None = None, require_cuda: bool = False,
-               backend: str = "sandbox") -> Report:
-    """Grade a notebook, a .py file or a folder of a student's files (in the sandbox;
-    `backend="inprocess"` only for the kit's own tests)."""
+               backend: str = "sandbox", factory=None) -> Report:
+    """Grade a notebook, a .py file or a folder of a student's files in the sandbox.
+    `factory`: a SandboxFactory to reuse (batch workers); `backend="inprocess"` runs the
+    code in this process, for the kit's own tests only."""
     started = time.perf_counter()
     if require_cuda and not torch.cuda.is_available():
         raise GradingError("--require-cuda: no CUDA device is visible on this runner "
@@ -340,7 +342,7 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
             raise GradingError(f"{path}: not a readable notebook (it is not valid JSON)")
     else:
         ids = assignments or [a.id for a in course.assignments]
-    opener = SubmissionOpener(course, files, grading_device, root, backend)
+    opener = SubmissionOpener(course, files, grading_device, root, backend, factory)
     try:
         plugin = run_tests(course, ids, opener, seed=seed, device=grading_device)
     finally:

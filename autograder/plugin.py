@@ -70,6 +70,8 @@ class SubmissionUnavailable(SubmissionFault):
 class TestOutcome:
     """What the plugin learned about one test; grading turns it into a report entry."""
 
+    __test__ = False  # not a pytest test class
+
     nodeid: str
     assignment: str
     id: str
