@@ -335,11 +335,11 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
         raise GradingError(f"{path}: no such file or folder")
     seed = course.seed if seed is None else int(seed)
     grading_device = resolve_device(device, course)
+    if root.is_file():
+        _check_readable(root)  # the only input: unreadable is a usage error, not a 0 score
     files, notes = map_files(root, course, assignments)
     if root.is_file():
         ids = list(files)
-        if root.suffix == ".ipynb" and notebook_assignment(root) is None and not _is_json(root):
-            raise GradingError(f"{path}: not a readable notebook (it is not valid JSON)")
     else:
         ids = assignments or [a.id for a in course.assignments]
     opener = SubmissionOpener(course, files, grading_device, root, backend, factory)
@@ -361,12 +361,12 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
                   duration_s=time.perf_counter() - started)
 
 
-def _is_json(path: Path) -> bool:
+def _check_readable(path: Path) -> None:
+    from autograder.load import load_code
     try:
-        json.loads(path.read_text(encoding="utf-8"))
-        return True
-    except (OSError, ValueError):
-        return False
+        load_code(str(path))
+    except Exception as exc:
+        raise GradingError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from None
 
 
 # -- the CLI ---------------------------------------------------------------------------

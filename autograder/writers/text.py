@@ -23,7 +23,7 @@ def _assignment_block(a: AssignmentResult) -> list[str]:
     for err in a.load_errors:
         where = err.where()
         lines.append(f"  load error{' (' + where + ')' if where else ''}: {err.message}")
-    lines.extend(_isolation_warnings(a.isolation))
+    lines.extend(f"  warning: {w}" for w in (a.isolation or {}).get("warnings", []) or [])
     if a.tests:
         lines.append(f"  {'result':<8} {'test':<{NAME_WIDTH}} {'category':<10} {'points':>9}")
     for t in a.tests:
@@ -37,9 +37,12 @@ def _assignment_block(a: AssignmentResult) -> list[str]:
 def _isolation_warnings(isolation: dict | None) -> list[str]:
     if not isolation:
         return []
-    lines = [f"  warning: {w}" for w in isolation.get("warnings", []) or []]
-    if isolation.get("level") in ("none", "partial", "weak"):
-        lines.append(f"  warning: student code ran with {isolation.get('level')} isolation "
+    lines = [f"warning: {w}" for w in isolation.get("warnings", []) or []]
+    level = isolation.get("level")
+    if level == "none":
+        lines.append(f"warning: student code ran without isolation (backend: {isolation.get('backend', 'unknown')})")
+    elif level in ("partial", "weak"):
+        lines.append(f"warning: student code ran with {level} isolation "
                      f"(backend: {isolation.get('backend', 'unknown')})")
     return lines
 

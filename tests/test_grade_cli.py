@@ -1,0 +1,251 @@
+"""`autograder grade` and `autograder check`, end to end.
+
+Tests marked `sandbox` need autograder.sandbox and the course notebooks (solutions/,
+assignments/); they skip with a reason until those exist. The others grade the reference
+.py submissions (tests/submissions/reference) in process, which exercises the same file
+mapping, plugin and report path quickly.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import torch
+
+from autograder import cli
+from autograder.course import load_course
+from autograder.grading import grade_path
+from autograder.report import without_timings
+from autograder.writers import write
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = ROOT / "tests" / "submissions" / "reference"
+QUICK = ["01_tensors", "02_numpy_bridge"]
+
+
+def _sandbox_missing() -> str | None:
+    try:
+        from autograder.sandbox import SandboxFactory  # noqa: F401
+    except ImportError as exc:
+        return f"autograder.sandbox is not available yet ({exc})"
+    return None
+
+
+def _notebooks_missing(folder: str) -> str | None:
+    course = load_course(ROOT / "course.yaml", check_notebooks=False)
+    missing = [a.id for a in course.assignments if not (ROOT / folder / a.id / a.notebook).is_file()]
+    return f"{folder}/ notebooks not written yet: {', '.join(missing)}" if missing else None
+
+
+def needs(*folders):
+    reasons = [r for r in (_sandbox_missing(), *(_notebooks_missing(f) for f in folders)) if r]
+    return pytest.mark.skipif(bool(reasons), reason="; ".join(reasons))
+
+
+@pytest.fixture(scope="module")
+def course():
+    return load_course(ROOT / "course.yaml", check_notebooks=False)
+
+
+def autograder(*args, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def notebook_from(source: str, path: Path, assignment: str | None = None) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Exercises"), nbformat.v4.new_code_cell(source)]
+    if assignment:
+        nb.metadata["autograder"] = {"assignment": assignment}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def reference_source(assignment_id: str) -> str:
+    return (REFERENCE / f"{assignment_id}.py").read_text()
+
+
+# -- usage errors: exit 2 with one line, before any grading ------------------------------
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    code = cli.main(["--course", str(ROOT / "course.yaml"), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_missing_path_exits_2(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "grade", str(tmp_path / "nope.ipynb"))
+    assert code == 2 and out == ""
+    assert "nope.ipynb: no such file or folder" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_assignment_exits_2(capsys):
+    code, out, err = run_cli(capsys, "grade", str(REFERENCE), "--assignment", "07_transformers")
+    assert code == 2 and out == ""
+    assert "no assignment '07_transformers'" in err
+
+
+def test_unreadable_notebook_as_the_only_input_exits_2(capsys, tmp_path):
+    broken = tmp_path / "01_tensors.ipynb"
+    broken.write_text("{ this is not a notebook")
+    code, out, err = run_cli(capsys, "grade", str(broken))
+    assert code == 2 and out == ""
+    assert "01_tensors.ipynb" in err and "cannot read" in err
+
+
+def test_a_file_that_maps_to_no_assignment_exits_2(capsys, tmp_path):
+    stray = tmp_path / "homework.py"
+    stray.write_text("x = 1\n")
+    code, _, err = run_cli(capsys, "grade", str(stray))
+    assert code == 2 and "pass --assignment ID" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this runner has a CUDA device")
+def test_require_cuda_without_a_gpu_exits_2_before_grading(capsys, monkeypatch):
+    import autograder.grading as grading
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("grading started although --require-cuda cannot be met")
+    monkeypatch.setattr(grading, "run_tests", must_not_run)
+    code, out, err = run_cli(capsys, "grade", str(REFERENCE), "--require-cuda", "--format", "json")
+    assert code == 2 and out == ""
+    assert err.startswith("autograder: error: --require-cuda: no CUDA device is visible")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_an_internal_error_exits_3(capsys, monkeypatch):
+    import autograder.grading as grading
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the grader itself broke")
+    monkeypatch.setattr(grading, "grade_path", broken)
+    code, out, err = run_cli(capsys, "grade", str(REFERENCE))
+    assert code == 3 and out == ""
+    assert "internal error: RuntimeError: the grader itself broke" in err
+
+
+# -- file mapping and broken files (in process: fast) -------------------------------------
+def test_folder_maps_by_metadata_subfolder_and_file_name(tmp_path, course):
+    notebook_from(reference_source("01_tensors"), tmp_path / "homework.ipynb", assignment="01_tensors")
+    notebook_from(reference_source("02_numpy_bridge"), tmp_path / "02_numpy_bridge" / "notebook.ipynb")
+    report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK, backend="inprocess")
+    assert [(a.id, a.score, a.max_score, a.status) for a in report.assignments] == [
+        ("01_tensors", 10, 10, "graded"), ("02_numpy_bridge", 10, 10, "graded")]
+    assert report.assignments[1].source == "02_numpy_bridge/notebook.ipynb"
+
+
+def test_a_broken_notebook_loses_only_its_own_assignment(tmp_path, course):
+    notebook_from(reference_source("01_tensors"), tmp_path / "01_tensors.ipynb")
+    (tmp_path / "02_numpy_bridge.ipynb").write_text("{ truncated")
+    report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK, backend="inprocess")
+    tensors, bridge = report.assignments
+    assert tensors.score == tensors.max_score == 10
+    assert bridge.status == "unreadable" and bridge.score == 0 and bridge.max_score == 10
+    assert all(t.status == "error" and "could not read 02_numpy_bridge.ipynb" in t.message for t in bridge.tests)
+
+
+def test_a_missing_assignment_is_reported_not_fatal(tmp_path, course):
+    notebook_from(reference_source("01_tensors"), tmp_path / "01_tensors.ipynb")
+    report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK, backend="inprocess")
+    bridge = report.assignments[1]
+    assert bridge.status == "missing" and bridge.score == 0
+    assert "no file for 02_numpy_bridge was found" in bridge.tests[0].message
+
+
+def test_a_single_file_with_assignment_option(tmp_path, course):
+    path = tmp_path / "mine.py"
+    path.write_text(reference_source("02_numpy_bridge"))
+    report = grade_path(str(path), course, device="cpu", assignments=["02_numpy_bridge"], backend="inprocess")
+    assert [a.id for a in report.assignments] == ["02_numpy_bridge"]
+    assert report.score == report.max_score == 10
+    assert report.environment["seed"] == course.seed and report.submission == str(path)
+
+
+def test_seed_is_recorded_and_grading_is_deterministic(course):
+    first = grade_path(str(REFERENCE), course, device="cpu", seed=11, assignments=QUICK, backend="inprocess")
+    second = grade_path(str(REFERENCE), course, device="cpu", seed=11, assignments=QUICK, backend="inprocess")
+    assert first.environment["seed"] == 11
+    a, b = (without_timings(json.loads(write(r, "json"))) for r in (first, second))
+    assert a == b
+
+
+def test_check_prints_a_friendly_summary_and_the_hidden_tests_reminder(capsys, tmp_path):
+    path = notebook_from(reference_source("01_tensors"), tmp_path / "01_tensors.ipynb")
+    code, out, _ = run_cli(capsys, "check", str(path))
+    assert code == 0
+    assert "Self-check for 01_tensors:" in out and "[PASS]" in out and "[FAIL]" not in out
+    assert "Hidden tests also run when your work is graded" in out
+
+
+def test_check_shows_what_to_fix(capsys, tmp_path):
+    wrong = reference_source("01_tensors").replace("dtype=torch.long", "dtype=torch.float")
+    assert wrong != reference_source("01_tensors")
+    path = tmp_path / "01_tensors.py"
+    path.write_text(wrong)
+    code, out, _ = run_cli(capsys, "check", str(path))
+    assert code == 0 and "[FAIL]" in out and "torch.int64" in out
+
+
+# -- the real thing: the sandbox and the course notebooks ----------------------------------
+@needs()
+def test_json_on_stdout_is_only_the_report(tmp_path):
+    shutil.copy(REFERENCE / "01_tensors.py", tmp_path / "01_tensors.py")
+    done = autograder("grade", str(tmp_path / "01_tensors.py"), "--format", "json", "--seed", "5")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["score"] == data["max_score"] == 10 and data["environment"]["seed"] == 5
+
+
+@needs()
+def test_output_file_is_written_and_stdout_stays_empty(tmp_path):
+    shutil.copy(REFERENCE / "01_tensors.py", tmp_path / "01_tensors.py")
+    out = tmp_path / "out" / "results.json"
+    done = autograder("grade", str(tmp_path / "01_tensors.py"), "--format", "gradescope", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "" and json.loads(out.read_text())["score"] == 10
+
+
+@pytest.mark.slow
+@needs("solutions")
+def test_solutions_get_full_marks_on_every_assignment():
+    done = autograder("grade", "solutions/", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert len(data["assignments"]) == 6
+    for a in data["assignments"]:
+        lost = [(t["id"], t["status"], t["message"]) for t in a["tests"] if t["score"] < t["max_score"]]
+        assert a["score"] == a["max_score"] > 0, (a["id"], lost)
+
+
+@pytest.mark.slow
+@needs("assignments")
+def test_the_stubs_get_zero():
+    done = autograder("grade", "assignments/", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["score"] == 0 and data["max_score"] > 0
+
+
+@pytest.mark.slow
+@needs("solutions")
+def test_grading_twice_gives_identical_json_apart_from_timings(course):
+    reports = [grade_path("solutions/03_autograd/03_autograd.ipynb", course, device="cpu") for _ in range(2)]
+    a, b = (without_timings(json.loads(write(r, "json"))) for r in reports)
+    assert a == b
+
+
+@pytest.mark.slow
+@needs("solutions")
+def test_a_folder_with_one_broken_notebook_still_grades_the_others(tmp_path, course):
+    for aid in QUICK:
+        shutil.copytree(ROOT / "solutions" / aid, tmp_path / aid)
+    (tmp_path / "02_numpy_bridge" / "02_numpy_bridge.ipynb").write_text('{"cells": [')
+    report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK)
+    tensors, bridge = report.assignments
+    assert tensors.score == tensors.max_score == 10
+    assert bridge.status == "unreadable" and bridge.score == 0
