@@ -249,3 +249,47 @@ def test_a_folder_with_one_broken_notebook_still_grades_the_others(tmp_path, cou
     tensors, bridge = report.assignments
     assert tensors.score == tensors.max_score == 10
     assert bridge.status == "unreadable" and bridge.score == 0
+
+
+# -- the students' self-check, as shipped ---------------------------------------------------
+SELF_CHECK_SCRIPT = """
+import sys, os, __main__
+sys.path.insert(0, os.getcwd())  # the bundle's copy, ahead of the kit's editable install
+exec(open(sys.argv[1]).read(), vars(__main__))
+from autograder.selfcheck import checker
+check = checker("01_tensors")
+ok_one = check("zeros_long")
+ok_all = check()
+loaded = sorted(m for m in sys.modules if m == "autograder" or m.startswith("autograder."))
+import autograder
+print("FROM", os.path.dirname(autograder.__file__))
+print("RESULT", ok_one, ok_all, " ".join(loaded))
+"""
+
+
+def test_self_check_runs_from_the_shipped_modules_alone(tmp_path):
+    # Only what release ships: if the runner needed anything else it would fail to import here.
+    from autograder.release import STUDENT_MODULES
+    package = ROOT / "autograder"
+    for module in STUDENT_MODULES:
+        if (package / module).is_file():
+            (tmp_path / "autograder" / module).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(package / module, tmp_path / "autograder" / module)
+    tests = tmp_path / "autograder" / "selfcheck" / "tests"
+    tests.mkdir(parents=True, exist_ok=True)
+    (tests / "__init__.py").write_text("")
+    shutil.copy(package / "selfcheck" / "tests" / "test_01_tensors.py", tests)
+    script = tmp_path / "run.py"
+    script.write_text(SELF_CHECK_SCRIPT)
+    done = subprocess.run([sys.executable, "-I", str(script), str(REFERENCE / "01_tensors.py")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert f"FROM {tmp_path / 'autograder'}" in done.stdout
+    assert "Hidden tests also run when your work is graded" in done.stdout
+    result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
+    _, ok_one, ok_all, *modules = result.split()
+    assert (ok_one, ok_all) == ("True", "True")
+    allowed = {"autograder", "autograder.submission", "autograder.expect", "autograder.probes",
+               "autograder.data", "autograder.plugin", "autograder.selfcheck", "autograder.selfcheck.runner",
+               "autograder.selfcheck.tests", "autograder.selfcheck.tests.test_01_tensors"}
+    assert set(modules) <= allowed, set(modules) - allowed
