@@ -1,0 +1,277 @@
+"""`autograder batch` and `autograder merge`: a whole class through the sandbox, faulty
+submissions mixed in, kill -9 and resume, shards and their merge."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from autograder.batch.discover import discover
+from autograder.batch.merge import check_shards
+from autograder.batch.shard import Shard, parse_shard, roster_hash
+from autograder.batch.store import SCHEMA, Result, ResultStore
+from autograder.cli import UsageError
+from batch_helpers import (ASSIGNMENT, FAULTY, autograder_cmd, batch, clean_sources, env,
+                           fast_course, gradebook, run_cli, source, write_class)
+
+REPORT_FILES = {"report.json", "report.txt", "gradescope.json", "junit.xml", "classroom.txt"}
+
+
+# -- fast unit tests: no grading -----------------------------------------------------------
+def test_discover_default_layout_folders_and_files(tmp_path):
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "01_tensors.ipynb").write_text("{}")
+    (tmp_path / "alice" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "bob.py").write_text("x = 1")
+    (tmp_path / "carol.ipynb").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not a submission")
+    (tmp_path / ".DS_Store").write_text("")
+    layout, subs = discover(tmp_path, [ASSIGNMENT])
+    assert layout == "default"
+    assert [s.student for s in subs] == ["alice", "bob", "carol"]
+    assert subs[0].path == tmp_path / "alice"
+
+
+def test_discover_nbgrader_layout_from_course_folder(tmp_path):
+    for student in ("zoe", "adam"):
+        folder = tmp_path / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        (folder / "01_tensors.ipynb").write_text("{}")
+        (folder / "timestamp.txt").write_text("2026-01-01")
+    layout, subs = discover(tmp_path, [ASSIGNMENT])
+    assert layout == "nbgrader"
+    assert [(s.student, s.path) for s in subs] == [
+        ("adam", tmp_path / "submitted" / "adam"), ("zoe", tmp_path / "submitted" / "zoe")]
+
+
+def test_content_hash_follows_code_files_only(tmp_path):
+    (tmp_path / "alice").mkdir()
+    code = tmp_path / "alice" / "01_tensors.py"
+    code.write_text("x = 1")
+    before = discover(tmp_path, [ASSIGNMENT])[1][0].content_hash
+    (tmp_path / "alice" / "README.txt").write_text("ignored")
+    assert discover(tmp_path, [ASSIGNMENT])[1][0].content_hash == before
+    code.write_text("x = 2")
+    assert discover(tmp_path, [ASSIGNMENT])[1][0].content_hash != before
+
+
+def test_discover_refuses_ambiguous_or_empty_folders(tmp_path):
+    with pytest.raises(UsageError, match="no submissions"):
+        discover(tmp_path, [ASSIGNMENT])
+    (tmp_path / "dana.py").write_text("")
+    (tmp_path / "dana.ipynb").write_text("{}")
+    with pytest.raises(UsageError, match="'dana' has two submissions"):
+        discover(tmp_path, [ASSIGNMENT])
+    with pytest.raises(UsageError, match="does not exist"):
+        discover(tmp_path / "nope", [ASSIGNMENT])
+
+
+def test_shards_partition_the_class():
+    students = [f"s{i:03d}" for i in range(31)]
+    slices = [Shard(k, 3).select(students) for k in (1, 2, 3)]
+    assert sorted(sum(slices, [])) == students
+    assert [len(s) for s in slices] == [11, 10, 10]
+    assert Shard(2, 3).select(list(reversed(students))) == slices[1]  # order of discovery is irrelevant
+    for bad in ("0/3", "4/3", "3", "a/b", "1/0"):
+        with pytest.raises(UsageError, match="--shard"):
+            parse_shard(bad)
+
+
+def _fake_shard(folder: Path, shard: str, roster: list[str], students: list[str], key: str = "k") -> Path:
+    folder.mkdir(parents=True)
+    store = ResultStore(folder)
+    store.set_meta({"schema": SCHEMA, "shard": shard, "roster": roster, "roster_hash": roster_hash(roster),
+                    "grading_key": key, "points": [[ASSIGNMENT, 10.0]], "course_max": 10.0})
+    for s in students:
+        store.put(Result(s, "graded", 5.0, 10.0, {ASSIGNMENT: 5.0}, {"report.txt": s}))
+    meta, results = store.meta(), store.results()
+    store.close()
+    return folder, meta, results
+
+
+def test_merge_refuses_overlaps_gaps_and_mismatches(tmp_path):
+    roster = ["a", "b", "c", "d", "e"]
+    s1 = _fake_shard(tmp_path / "1", "1/2", roster, ["a", "c", "e"])
+    s2 = _fake_shard(tmp_path / "2", "2/2", roster, ["b", "d"])
+    check_shards([s1, s2])  # the two halves are accepted
+    with pytest.raises(UsageError, match=r"overlapping shards: .* both shard 1/2"):
+        check_shards([s1, s2, _fake_shard(tmp_path / "1b", "1/2", roster, ["a", "c", "e"])])
+    with pytest.raises(UsageError, match=r"missing shard\(s\) 2/2"):
+        check_shards([s1])
+    with pytest.raises(UsageError, match=r"overlapping shards: student .e. is in"):
+        check_shards([s1, _fake_shard(tmp_path / "2x", "2/2", roster, ["b", "d", "e"])])
+    with pytest.raises(UsageError, match=r"incomplete: 1 of 2 students"):
+        check_shards([s1, _fake_shard(tmp_path / "2y", "2/2", roster, ["b"])])
+    with pytest.raises(UsageError, match="different student lists"):
+        check_shards([s1, _fake_shard(tmp_path / "2z", "2/2", roster + ["f"], ["b", "d"])])
+    with pytest.raises(UsageError, match="different settings"):
+        check_shards([s1, _fake_shard(tmp_path / "2w", "2/2", roster, ["b", "d"], key="other")])
+
+
+def test_require_cuda_without_gpu_fails_before_grading(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible: --require-cuda would grade")
+    course_file = fast_course(tmp_path / "course")
+    folder = write_class(tmp_path / "class", {"alice": source()})
+    proc = batch(course_file, folder, tmp_path / "out", "--require-cuda")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "autograder: error: --require-cuda: no CUDA device is visible on this runner "
+        "(torch.cuda.is_available() is False); not grading"]
+    assert not (tmp_path / "out").exists()
+
+
+def test_existing_output_is_never_overwritten(tmp_path):
+    course_file = fast_course(tmp_path / "course")
+    folder = write_class(tmp_path / "class", {"alice": source()})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gradebook.csv").write_text("precious")
+    proc = batch(course_file, folder, out)
+    assert proc.returncode == 2 and "already holds files; pass --resume" in proc.stderr
+    assert (out / "gradebook.csv").read_text() == "precious"
+    proc = batch(course_file, folder, out, "--resume")
+    assert proc.returncode == 2 and "not a batch output folder" in proc.stderr
+
+
+# -- whole batches through the sandbox ------------------------------------------------------
+@pytest.fixture(scope="module")
+def course_file(tmp_path_factory):
+    torch.set_num_threads(1)
+    return fast_course(tmp_path_factory.mktemp("course"))
+
+
+@pytest.fixture(scope="module")
+def clean_class(tmp_path_factory):
+    return write_class(tmp_path_factory.mktemp("class"), clean_sources())
+
+
+@pytest.fixture(scope="module")
+def baseline(course_file, clean_class, tmp_path_factory):
+    """The uninterrupted, unsharded batch every other run is compared with."""
+    out = tmp_path_factory.mktemp("baseline") / "out"
+    proc = batch(course_file, clean_class, out)
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def _stored(out: Path) -> list[tuple]:
+    store = ResultStore(out)
+    try:
+        return [r.key() for r in store.results()]
+    finally:
+        store.close()
+
+
+def test_batch_with_faulty_submissions_grades_everyone(course_file, clean_class, baseline, tmp_path):
+    sources = {**clean_sources(), **{s: src for s, (src, _) in FAULTY.items()}}
+    for i in range(30 - len(sources)):  # more copies of healthy work to reach a class of 30
+        sources[f"copy_{i:02d}"] = source({"make_empty", "zeros_long"})
+    folder = write_class(tmp_path / "class", sources)
+    out = tmp_path / "out"
+    proc = batch(course_file, folder, out)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["student"]: r for r in gradebook(out)}
+    assert sorted(rows) == sorted(sources) and len(rows) >= 30
+    for student, (_, expected) in FAULTY.items():
+        assert rows[student]["status"] == expected, (student, rows[student])
+    healthy = [s for s in sources if s not in FAULTY]
+    assert {rows[s]["status"] for s in healthy} == {"graded"}
+    assert float(rows["ref_full"]["total"]) == float(rows["ref_full"]["max_score"]) == 10
+    assert float(rows["stub_blank"]["total"]) == 0
+    assert float(rows["partial_05"]["total"]) > float(rows["partial_01"]["total"])
+    # Healthy students score the same whether or not faulty ones share the batch.
+    base = {r["student"]: r for r in gradebook(baseline)}
+    assert all(rows[s] == base[s] for s in base)
+    for student in sources:
+        assert REPORT_FILES <= {p.name for p in (out / "reports" / student).iterdir()}, student
+    report = json.loads((out / "reports" / "ref_full" / "report.json").read_text())
+    assert report["schema"] == "autograder.report/1" and report["score"] == 10
+    summary = (out / "summary.txt").read_text()
+    assert f"{len(sources)} submissions" in summary and "Grade histogram" in summary
+    assert "fault_exit: crashed" in summary
+    assert (out / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_kill_minus_9_then_resume_matches_uninterrupted_run(course_file, clean_class, baseline, tmp_path):
+    out = tmp_path / "out"
+    cmd = autograder_cmd(course_file, "batch", str(clean_class), "--out", str(out),
+                         "--assignment", ASSIGNMENT, "--jobs", "1")
+    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while _count(out) < 3 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the batch finished before it could be killed"
+        os.killpg(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    before = {r[0]: r for r in _stored(out)}
+    graded_at = _graded_at(out)
+    assert 3 <= len(before) < len(clean_sources())
+    proc = batch(course_file, clean_class, out, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert f"{len(before)} already graded" in proc.stderr
+    after = _stored(out)
+    assert [r[0] for r in after] == sorted(clean_sources())  # exactly one result per student
+    assert after == _stored(baseline)
+    assert {s: t for s, t in _graded_at(out).items() if s in before} == graded_at  # not regraded
+    assert gradebook(out) == gradebook(baseline)
+
+
+def test_resume_regrades_only_changed_submissions(course_file, tmp_path):
+    folder = write_class(tmp_path / "class", {"alice": source(), "bob": source(set())})
+    out = tmp_path / "out"
+    assert batch(course_file, folder, out).returncode == 0
+    first = _graded_at(out)
+    (folder / "bob.py").write_text(source({"make_empty", "zeros_long"}))
+    proc = batch(course_file, folder, out, "--resume")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 already graded, grading 1" in proc.stderr
+    second = _graded_at(out)
+    assert second["alice"] == first["alice"] and second["bob"] > first["bob"]
+    rows = {r["student"]: r for r in gradebook(out)}
+    assert float(rows["bob"]["total"]) > 0
+
+
+def test_shards_merge_into_the_unsharded_gradebook(course_file, clean_class, baseline, tmp_path):
+    shards = []
+    for k in (1, 2, 3):
+        out = tmp_path / f"shard{k}"
+        proc = batch(course_file, clean_class, out, "--shard", f"{k}/3")
+        assert proc.returncode == 0, proc.stderr
+        shards.append(out)
+    assert sum(len(gradebook(s)) for s in shards) == len(clean_sources())
+    merged = tmp_path / "merged"
+    proc = run_cli(course_file, "merge", *map(str, shards), "--out", str(merged))
+    assert proc.returncode == 0, proc.stderr
+    assert (merged / "gradebook.csv").read_text() == (baseline / "gradebook.csv").read_text()
+    assert {p.name for p in (merged / "reports").iterdir()} == set(clean_sources())
+    proc = run_cli(course_file, "merge", str(shards[0]), str(shards[2]), "--out", str(tmp_path / "m2"))
+    assert proc.returncode == 2 and "missing shard(s) 2/3" in proc.stderr
+    proc = run_cli(course_file, "merge", *map(str, shards), str(shards[1]), "--out", str(tmp_path / "m3"))
+    assert proc.returncode == 2 and "overlapping shards" in proc.stderr
+
+
+def _count(out: Path) -> int:
+    db = out / "results.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def _graded_at(out: Path) -> dict[str, float]:
+    with sqlite3.connect(out / "results.sqlite") as conn:
+        return dict(conn.execute("SELECT student, graded_at FROM results"))
