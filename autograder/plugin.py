@@ -54,6 +54,8 @@ PYTEST_ARGS = (
     # Test files are imported by path, so same-named files in two folders never clash.
     "--import-mode=importlib",
     "-W", "ignore::pytest.PytestAssertRewriteWarning",
+    # Plugins that reorder tests would make two gradings of one submission differ.
+    "-p", "no:randomly",
 )
 
 
@@ -323,7 +325,10 @@ class GradingPlugin:
 
     def _settle(self, outcome: TestOutcome, status: str, message: str) -> None:
         outcome.status, outcome.message = status, message
-        outcome.max_score = outcome.points
+        # An excluded CUDA check is worth nothing on this runner whatever else happened
+        # (a missing notebook too), so every student here has the same max score.
+        excluded = outcome.cuda and not self.cuda_available and self.cuda_policy == "exclude"
+        outcome.max_score = 0.0 if excluded else outcome.points
         outcome.score = outcome.points if status == "passed" else 0.0
 
     def _settle_cuda_policy(self, outcome: TestOutcome) -> None:

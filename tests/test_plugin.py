@@ -336,3 +336,16 @@ def test_grade_source_runs_in_process_through_the_plugin(tmp_path, monkeypatch):
     assert result.score == result.max_score == 10
     broken = grade_source("01_demo", "def double(x):\n    return x +\n", course=make_course())
     assert all(t.status == "error" and "syntax error" in t.message for t in broken.tests)
+
+
+def test_an_unavailable_submission_keeps_excluded_cuda_checks_at_zero_max(tmp_path):
+    files = {str(write_tests(tmp_path, CUDA_BODY)): "hidden"}
+
+    def unavailable(_aid):
+        raise SubmissionUnavailable("no file for 01_demo was found")
+    for policy, gpu_max in (("exclude", 0), ("award", 3)):
+        course = make_course(policy=policy)
+        plugin = run_tests(course, ["01_demo"], unavailable, seed=1, device=torch.device("cpu"), files=files)
+        result = assignment_result(course, "01_demo", list(plugin.outcomes.values()))
+        gpu = by_id(result)["demo::on_gpu"]
+        assert (gpu.status, gpu.score, gpu.max_score) == ("error", 0, gpu_max), policy
