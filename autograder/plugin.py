@@ -23,6 +23,7 @@ import hashlib
 import io
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -88,6 +89,9 @@ class TestOutcome:
     score: float = 0.0
     max_score: float = 0.0
     duration_s: float = 0.0
+    # Grader-side only (never in a report): the traceback of an internal grader error,
+    # for whoever writes the tests. Set AUTOGRADER_DEBUG=1 to get it on stderr.
+    detail: str = ""
 
 
 def assignment_of(path: str | Path) -> str:
@@ -131,7 +135,6 @@ def _docstring_name(function) -> str:
 def _forget_modules(files: list[str]) -> None:
     """Drop our test modules from sys.modules: pytest's importlib mode reuses a cached
     module of the same name, which would run another folder's tests of that name."""
-    import sys
     wanted = set(files)
     for name, module in list(sys.modules.items()):
         path = getattr(module, "__file__", None)
@@ -144,7 +147,6 @@ def _without_assertion_rewriting():
     """An enclosing pytest session (the kit's own test suite, say) leaves its assertion
     rewriting import hook installed; it would rewrite our test files and put their source
     into failure messages. Take such hooks out while our tests are imported."""
-    import sys
     hooks = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
     for hook in hooks:
         sys.meta_path.remove(hook)
@@ -316,6 +318,10 @@ class GradingPlugin:
         status, message = classify(call.excinfo.value)
         if outcome.status not in ("pending", "passed"):
             return  # the first problem is the one the student needs to see
+        if message.startswith("internal grader error"):
+            outcome.detail = str(call.excinfo.getrepr(style="short"))
+            if os.environ.get("AUTOGRADER_DEBUG"):
+                print(f"{outcome.nodeid}: {outcome.detail}", file=sys.__stderr__)
         if status in FATAL_STATUSES:
             self._needs_restart.add(outcome.assignment)
         if status == "skipped" and outcome.cuda and not self.cuda_available:

@@ -143,9 +143,13 @@ def test_a_bug_in_the_grader_test_is_an_internal_error_without_traceback(tmp_pat
         reference = {"a": 1}
         return reference["hidden_key_name"]
     """
-    result, _ = grade(tmp_path, body)
+    result, plugin = grade(tmp_path, body)
     (t,) = result.tests
     assert t.status == "error" and t.message == "internal grader error: KeyError"
+    assert "hidden_key_name" not in str(result.to_dict())
+    # The traceback stays on the grader side, for whoever debugs the test.
+    (outcome,) = plugin.outcomes.values()
+    assert "hidden_key_name" in outcome.detail
 
 
 def test_skips_carry_their_reason(tmp_path):
