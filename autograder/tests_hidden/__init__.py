@@ -1,0 +1,1 @@
+"""Hidden tests: graded, never shipped to students (see docs/INTERNALS.md, "Test conventions")."""

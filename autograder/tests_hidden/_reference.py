@@ -1,0 +1,122 @@
+"""The grader's own answers: reference computations the hidden tests compare against.
+
+Everything here runs in the grader's process on data fetched from the student's space
+(their weights, their recorded batches), so a test compares the student's result with
+what the exercise *should* give for exactly those inputs.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from autograder import probes
+
+
+def randint(rng: torch.Generator, low: int, high: int) -> int:
+    """A whole number in [low, high] from the test's generator."""
+    return int(torch.randint(low, high + 1, (1,), generator=rng))
+
+
+def pick(rng: torch.Generator, options):
+    return options[randint(rng, 0, len(options) - 1)]
+
+
+def new_seed(rng: torch.Generator) -> int:
+    return randint(rng, 0, 2 ** 30)
+
+
+def random_shape(rng: torch.Generator, dims: int, low: int = 1, high: int = 7) -> tuple[int, ...]:
+    return tuple(randint(rng, low, high) for _ in range(dims))
+
+
+def randn(rng: torch.Generator, *shape, dtype=torch.float32) -> torch.Tensor:
+    return torch.randn(*shape, generator=rng).to(dtype)
+
+
+# -- 03 autograd ------------------------------------------------------------------------------
+def lesson_graph(x: torch.Tensor):
+    y = x + 2
+    z = y * y * 3
+    return y, z, z.mean()
+
+
+def lesson_gradient(x: torch.Tensor) -> torch.Tensor:
+    """d mean(3 (x + 2)^2) / dx = 6 (x + 2) / n; at a 2x2 input that is 1.5 (x + 2)."""
+    return 6 * (x + 2) / x.numel()
+
+
+def vjp(fn, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """J^T v from the full Jacobian, shaped like x."""
+    jacobian = torch.autograd.functional.jacobian(fn, x)
+    return (jacobian.reshape(v.numel(), x.numel()).T @ v.reshape(-1)).reshape(x.shape)
+
+
+def numerical_gradient(scalar_fn, x: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Central differences in float64, as torch.autograd.gradcheck computes them."""
+    grad = torch.zeros_like(x, dtype=torch.float64)
+    flat = x.detach().double().reshape(-1)
+    for i in range(flat.numel()):
+        up, down = flat.clone(), flat.clone()
+        up[i] += eps
+        down[i] -= eps
+        grad.view(-1)[i] = (scalar_fn(up.reshape(x.shape)) - scalar_fn(down.reshape(x.shape))) / (2 * eps)
+    return grad
+
+
+# -- 04 LeNet ---------------------------------------------------------------------------------
+GRAY_SHAPES = [(6, 1, 3, 3), (6,), (16, 6, 3, 3), (16,), (120, 576), (120,), (84, 120), (84,), (10, 84), (10,)]
+CIFAR_SHAPES = [(6, 3, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]
+
+
+def lenet_forward(params, x: torch.Tensor) -> torch.Tensor:
+    """Both LeNets: (conv, ReLU, 2x2 max-pool) twice, flatten, Linear-ReLU-Linear-ReLU-Linear.
+    The weights are the student's own, in parameters() order."""
+    w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = params
+    h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2)
+    h = torch.flatten(h, 1)
+    h = F.relu(F.linear(h, w3, b3))
+    h = F.relu(F.linear(h, w4, b4))
+    return F.linear(h, w5, b5)
+
+
+def sequential_grads(params, x, grad_output, sizes):
+    """Gradients of probes.small_net(sizes) with these weights after out.backward(grad_output)."""
+    params = [p.detach().clone().requires_grad_(True) for p in params]
+    h = x
+    layers = len(sizes) - 1
+    for i in range(layers):
+        h = F.linear(h, params[2 * i], params[2 * i + 1])
+        if i < layers - 1:
+            h = torch.tanh(h)
+    h.backward(grad_output)
+    return [p.grad for p in params]
+
+
+# -- 05 training ------------------------------------------------------------------------------
+def classifier_grads(params, inputs, labels):
+    """Fresh gradients of probes.RecordingClassifier's cross-entropy at these weights."""
+    weight, bias = (p.detach().clone().requires_grad_(True) for p in params)
+    loss = F.cross_entropy(F.linear(inputs.flatten(1), weight, bias), labels)
+    loss.backward()
+    return [weight.grad, bias.grad], float(loss)
+
+
+def grad_fn_chain(loss: torch.Tensor, steps: int) -> list[str]:
+    names, fn = [], loss.grad_fn
+    for _ in range(steps):
+        names.append(type(fn).__name__)
+        fn = fn.next_functions[0][0] if fn.next_functions else fn
+    return names
+
+
+def chain_names(ops, steps, seed) -> list[str]:
+    return grad_fn_chain(probes.chain_loss(ops, seed), steps)
+
+
+def per_class_accuracy(predicted, labels, num_classes):
+    out = []
+    for c in range(num_classes):
+        mask = labels == c
+        out.append(float((predicted[mask] == c).float().mean()) if mask.any() else 0.0)
+    return out
