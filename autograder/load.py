@@ -1,0 +1,142 @@
+"""Student code out of a submission file, with a map back to notebook cells.
+
+A notebook gives one `CodeCell` per code cell that should run at grading: cells tagged
+`demo` (training runs, plots) or `selfcheck` (the students' `check(...)` calls) are
+skipped, and so are IPython-only lines (magics, shell escapes, `obj?` help) because they
+are not Python and only work inside Jupyter. A dropped line becomes a blank line, so the
+line numbers in a student's traceback still match what they see in their notebook. A
+.py file is one cell.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SKIPPED_TAGS = frozenset({"demo", "selfcheck"})
+
+# `%time x`, `%%capture`, `!pip install`, `files = !ls`, `x = %pwd`, `obj?`, `??obj`.
+_LINE_MAGIC = re.compile(r"^\s*%{1,2}[A-Za-z_]")
+_SHELL_ESCAPE = re.compile(r"^\s*!(?!=)")
+_ASSIGNED_ESCAPE = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[!%](?!=)")
+_HELP = re.compile(r"^\s*(\?{1,2}[A-Za-z_][\w.]*|[A-Za-z_][\w.]*(\(\))?\?{1,2})\s*$")
+
+
+class LoadError(Exception):
+    """The submission file cannot be read; the message is one line."""
+
+
+@dataclass(frozen=True)
+class CodeCell:
+    index: int      # 1-based position among ALL cells of the notebook (1 for a .py file)
+    source: str
+
+    @property
+    def label(self) -> str:
+        return f"cell {self.index}"
+
+
+@dataclass(frozen=True)
+class LoadIssue:
+    """A cell that raised while the sandbox loaded it (loading went on with the next)."""
+
+    cell: int
+    line: int | None
+    message: str
+    traceback: str = ""
+    kind: str = "error"
+
+    def __str__(self) -> str:
+        where = f"cell {self.cell}" + (f", line {self.line}" if self.line else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class StudentCode:
+    path: Path
+    cells: list[CodeCell] = field(default_factory=list)
+    assignment_hint: str | None = None
+
+    @property
+    def is_notebook(self) -> bool:
+        return self.path.suffix == ".ipynb"
+
+    @property
+    def source(self) -> str:
+        """All cells as one runnable script (for the in-process backend)."""
+        return "\n\n".join(cell.source for cell in self.cells) + "\n"
+
+    def label(self, cell_index: int) -> str:
+        """How a traceback names the cell: "cell 4" in a notebook, the file name for a .py."""
+        return f"cell {cell_index}" if self.is_notebook else self.path.name
+
+    @classmethod
+    def from_source(cls, source: str, path: str | Path = "submission.py") -> "StudentCode":
+        return cls(Path(path), [CodeCell(1, source)])
+
+    @classmethod
+    def from_cells(cls, sources: list[str], path: str | Path = "submission.ipynb") -> "StudentCode":
+        """A notebook-like submission whose cell N is sources[N-1] (tests and tools)."""
+        return cls(Path(path), [CodeCell(i, s) for i, s in enumerate(sources, 1) if s.strip()])
+
+
+def load_code(path: str | Path) -> StudentCode:
+    path = Path(path)
+    if not path.is_file():
+        raise LoadError(f"cannot read {path}: no such file")
+    if path.suffix == ".py":
+        try:
+            return StudentCode(path, [CodeCell(1, path.read_text(encoding="utf-8"))])
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LoadError(f"cannot read {path}: {_one_line(exc)}") from None
+    if path.suffix != ".ipynb":
+        raise LoadError(f"cannot read {path}: expected a .ipynb notebook or a .py file")
+    return _load_notebook(path)
+
+
+def _load_notebook(path: Path) -> StudentCode:
+    import nbformat  # a notebook-only dependency; .py submissions never pay its import
+
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+        raw_cells = list(notebook.cells)
+        metadata = dict(notebook.get("metadata") or {})
+    except Exception as exc:  # nbformat raises many types for a corrupt file
+        raise LoadError(f"cannot read notebook {path}: {_one_line(exc)}") from None
+    cells = []
+    for index, cell in enumerate(raw_cells, 1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        if SKIPPED_TAGS.intersection(tags if isinstance(tags, list) else []):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        source = strip_ipython(source)
+        if source.strip():
+            cells.append(CodeCell(index, source))
+    hint = (metadata.get("autograder") or {}).get("assignment") if isinstance(
+        metadata.get("autograder"), dict) else None
+    return StudentCode(path, cells, hint if isinstance(hint, str) and hint else None)
+
+
+def strip_ipython(source: str) -> str:
+    """The cell without IPython-only syntax; a `%%` cell magic drops the whole cell."""
+    lines = source.split("\n")
+    first = next((line for line in lines if line.strip()), "")
+    if first.lstrip().startswith("%%"):
+        return ""
+    kept = []
+    continued = False  # a line after a backslash continuation is never a magic
+    for line in lines:
+        ipython_only = not continued and bool(
+            _LINE_MAGIC.match(line) or _SHELL_ESCAPE.match(line)
+            or _ASSIGNED_ESCAPE.match(line) or _HELP.match(line))
+        kept.append("" if ipython_only else line)
+        continued = line.rstrip().endswith("\\")
+    return "\n".join(kept)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,277 @@
+"""The sandbox side: the one process where student code runs.
+
+It confines itself (see confine.py), says hello with the isolation it reached, then
+answers the grader's requests one at a time: load the cells, get a name, call, get an
+attribute, iterate... Values that are data go back by value; every other object stays
+here in a table and goes back as a handle id the grader can use in later requests.
+"""
+from __future__ import annotations
+
+import builtins
+import linecache
+import os
+import socket
+import sys
+import traceback
+import types
+
+from autograder.sandbox import wire
+
+MEMORY_MESSAGES = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
+
+
+class Stop(Exception):
+    """The grader is gone: leave quietly."""
+
+
+def qualified(cls) -> str:
+    return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', getattr(cls, '__name__', '?'))}"
+
+
+class Server:
+    def __init__(self, sock: socket.socket, budget: int):
+        self.sock, self.budget = sock, budget
+        self.objects: dict[int, object] = {}
+        self.ids: dict[int, int] = {}  # id(obj) -> handle id; objects stay alive in the table
+        self.labels: dict[str, str] = {}  # compiled file name -> "cell 4"
+        module = types.ModuleType("__submission__")
+        sys.modules["__submission__"] = module
+        self.namespace = module.__dict__
+        self.namespace["__builtins__"] = builtins
+
+    # -- transport ---------------------------------------------------------------------
+    def read_exact(self, n: int) -> bytearray:
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            k = self.sock.recv_into(view[got:])
+            if k == 0:
+                raise Stop()
+            got += k
+        return buf
+
+    def reply(self, seq: int, envelope: dict, buffers=()) -> None:
+        for stream in (sys.stdout, sys.stderr):  # output before the reply, so the grader has it
+            try:
+                stream.flush()
+            except Exception:
+                pass
+        try:
+            wire.send_frame(self.sock, {"seq": seq, **envelope}, list(buffers))
+        except OSError:
+            raise Stop() from None
+
+    # -- handles ---------------------------------------------------------------------------
+    def handle_node(self, obj) -> dict:
+        hid = self.ids.get(id(obj))
+        if hid is None:
+            hid = len(self.objects) + 1
+            self.objects[hid], self.ids[id(obj)] = obj, hid
+        return {"$": "handle", "id": hid, "type": qualified(type(obj))}
+
+    def lookup(self, hid: int):
+        if hid not in self.objects:
+            raise _Internal(f"unknown handle {hid}")
+        return self.objects[hid]
+
+    def decode(self, node, buffers):
+        return wire.Decoder(buffers, on_ref=self.lookup, place=_place).decode(node)
+
+    # -- the loop --------------------------------------------------------------------------
+    def serve(self) -> None:
+        while True:
+            try:
+                envelope, buffers = wire.read_frame(self.read_exact)
+            except Stop:
+                return
+            seq = envelope.get("seq", 0)
+            try:
+                op = getattr(self, "op_" + str(envelope.get("op")), None)
+                if op is None:
+                    raise _Internal(f"unknown request {str(envelope.get('op'))[:40]!r}")
+                result = op(envelope, buffers)
+            except SystemExit as exc:
+                self.reply(seq, {"ok": False, "error": self.exit_error(exc)})
+                os._exit(exc.code if isinstance(exc.code, int) else 1)
+            except _Missing as exc:
+                self.reply(seq, {"ok": False, "error": {"kind": "missing", "name": exc.name}})
+                continue
+            except (wire.ProtocolError, _Internal) as exc:
+                self.reply(seq, {"ok": False, "error": {"kind": "internal", "message": str(exc)}})
+                continue
+            except BaseException as exc:  # student code raised: report it as theirs
+                self.reply(seq, {"ok": False, "error": self.student_error(exc)})
+                continue
+            self.send_value(seq, result)
+
+    def send_value(self, seq: int, result) -> None:
+        keep, value = result if isinstance(result, _Keep) else (False, result)
+        try:
+            if keep:
+                tree, buffers = self.handle_node(value), []
+            else:
+                encoder = wire.Encoder(self.handle_node, self.budget)
+                tree, buffers = encoder.encode(value), encoder.buffers
+        except BaseException as exc:  # a student object that breaks while being copied
+            self.reply(seq, {"ok": False, "error": self.student_error(exc)})
+            return
+        self.reply(seq, {"ok": True, "value": tree}, buffers)
+
+    # -- errors ----------------------------------------------------------------------------
+    def student_frames(self, tb) -> list:
+        return [f for f in traceback.extract_tb(tb) if f.filename in self.labels]
+
+    def format_frames(self, frames) -> str:
+        return "\n".join(f"  {self.labels[f.filename]}, line {f.lineno}, in {f.name}"
+                         + (f"\n    {f.line.strip()}" if f.line else "") for f in frames)
+
+    def student_error(self, exc: BaseException) -> dict:
+        try:
+            text = str(exc)
+        except Exception:
+            text = "<exception text could not be read>"
+        name = type(exc).__name__
+        kind = "memory" if isinstance(exc, MemoryError) or (
+            isinstance(exc, RuntimeError) and any(m in text for m in MEMORY_MESSAGES)) else "student"
+        frames = self.student_frames(exc.__traceback__)
+        return {"kind": kind, "type": name, "message": f"{name}: {text}" if text else name,
+                "traceback": self.format_frames(frames)}
+
+    def exit_error(self, exc: SystemExit) -> dict:
+        frames = self.student_frames(exc.__traceback__)
+        where = f" at {self.labels[frames[-1].filename]}, line {frames[-1].lineno}" if frames else ""
+        return {"kind": "exit", "message": f"the student's code called sys.exit({exc.code!r}){where}"}
+
+    # -- requests ---------------------------------------------------------------------------
+    def op_load(self, req, buffers):
+        issues = []
+        for cell in req["cells"]:
+            index, label, source = int(cell["index"]), str(cell["label"]), str(cell["source"])
+            filename = f"<{label}>"
+            self.labels[filename] = label
+            linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+            try:
+                code = compile(source, filename, "exec")
+            except SyntaxError as exc:
+                issues.append({"cell": index, "line": exc.lineno, "kind": "syntax",
+                               "message": f"{type(exc).__name__}: {exc.msg}", "traceback": ""})
+                continue
+            try:
+                exec(code, self.namespace)  # noqa: S102 - this process exists to run it
+            except SystemExit:
+                raise
+            except BaseException as exc:
+                error = self.student_error(exc)
+                frames = [f for f in self.student_frames(exc.__traceback__) if f.filename == filename]
+                kind = "error" if error["kind"] == "student" else error["kind"]
+                issues.append({"cell": index, "line": frames[0].lineno if frames else None, "kind": kind,
+                               "message": error["message"], "traceback": error["traceback"]})
+                if error["kind"] == "memory":
+                    break
+        names = sorted(k for k in self.namespace if not k.startswith("__"))
+        return {"issues": issues, "names": names}
+
+    def target(self, req, buffers):
+        if "name" in req:
+            return self.op_get(req, buffers)
+        return self.decode(req["target"], buffers)
+
+    def op_has(self, req, buffers):
+        return str(req["name"]) in self.namespace
+
+    def op_get(self, req, buffers):
+        name = str(req["name"])
+        if name not in self.namespace:
+            raise _Missing(name)
+        return self.namespace[name]
+
+    def op_call(self, req, buffers):
+        fn = self.target(req, buffers)
+        args = self.decode(req.get("args", []), buffers)
+        kwargs = self.decode(req.get("kwargs", {"$": "dict", "items": []}), buffers)
+        result = fn(*args, **kwargs)
+        return _Keep(True, result) if req.get("keep") else result
+
+    def op_helper(self, req, buffers):
+        import autograder.probes as probes
+        fn = getattr(probes, str(req["name"]))
+        args = self.decode(req.get("args", []), buffers)
+        kwargs = self.decode(req.get("kwargs", {"$": "dict", "items": []}), buffers)
+        return _Keep(True, fn(*args, **kwargs))
+
+    def op_getattr(self, req, buffers):
+        return getattr(self.decode(req["target"], buffers), str(req["name"]))
+
+    def op_setattr(self, req, buffers):
+        setattr(self.decode(req["target"], buffers), str(req["name"]), self.decode(req["value"], buffers))
+
+    def op_getitem(self, req, buffers):
+        return self.decode(req["target"], buffers)[self.decode(req["key"], buffers)]
+
+    def op_setitem(self, req, buffers):
+        obj = self.decode(req["target"], buffers)
+        obj[self.decode(req["key"], buffers)] = self.decode(req["value"], buffers)
+
+    def op_len(self, req, buffers):
+        return int(len(self.decode(req["target"], buffers)))
+
+    def op_bool(self, req, buffers):
+        return bool(self.decode(req["target"], buffers))
+
+    def op_repr(self, req, buffers):
+        return str(repr(self.decode(req["target"], buffers)))[:10000]
+
+    def op_iter(self, req, buffers):
+        return _Keep(True, iter(self.decode(req["target"], buffers)))
+
+    def op_next(self, req, buffers):
+        try:
+            return {"value": next(self.decode(req["target"], buffers))}
+        except StopIteration:
+            return {"stop": True}
+
+    def op_keep(self, req, buffers):
+        return _Keep(True, self.decode(req["value"], buffers))
+
+    def op_fetch(self, req, buffers):
+        return self.decode(req["target"], buffers)
+
+    def op_same(self, req, buffers):
+        return self.decode(req["a"], buffers) is self.decode(req["b"], buffers)
+
+    def op_types(self, req, buffers):
+        return [qualified(c) for c in type(self.decode(req["target"], buffers)).__mro__]
+
+
+class _Keep(tuple):
+    """A result that must stay here (reply with a handle even when it is data)."""
+
+    def __new__(cls, keep: bool, value):
+        return super().__new__(cls, (keep, value))
+
+
+class _Internal(Exception):
+    """A request the kit got wrong (unknown handle, missing name): not the student's fault."""
+
+
+class _Missing(Exception):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+def _place(tensor, device: str):
+    return tensor if device == "cpu" else tensor.to(device)
+
+
+def serve(chan_fd: int, budget: int) -> None:
+    sock = socket.socket(fileno=chan_fd)
+    sock.setblocking(True)
+    try:
+        Server(sock, budget).serve()
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass

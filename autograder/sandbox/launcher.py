@@ -1,0 +1,299 @@
+"""Grader side of the process plumbing: the warm template process and one running
+sandbox (`Link`): its channel, its captured output, its exit status, deadlines and the
+memory watch. Nothing here interprets values; remote.py does that.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from pathlib import Path
+
+from autograder.sandbox import wire
+from autograder.sandbox.template import rss_anon
+
+OUTPUT_KEPT = 64 * 1024
+POLL_S = 0.2
+PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES",
+              "NVIDIA_DRIVER_CAPABILITIES", "PYTORCH_CUDA_ALLOC_CONF", "TORCH_HOME", "SSL_CERT_FILE")
+
+
+class SandboxStartError(RuntimeError):
+    """The template or a sandbox could not be started (an installation problem)."""
+
+
+class Ended(Exception):
+    """The sandbox process ended (or was killed) while the grader waited on it."""
+
+
+class Deadline(Exception):
+    """A deadline passed while the grader waited on the sandbox."""
+
+
+def sandbox_env(home: str, threads: int) -> dict:
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home,
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONIOENCODING": "utf-8", "MPLBACKEND": "Agg", "MPLCONFIGDIR": os.path.join(home, ".mpl")}
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        env[name] = str(threads)
+    env.update({k: os.environ[k] for k in PASSED_ENV if k in os.environ})
+    return env
+
+
+class Template:
+    """The fork server process (see template.py); restarted if it dies."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.proc: subprocess.Popen | None = None
+        self.control: socket.socket | None = None
+        self.home = tempfile.mkdtemp(prefix="autograder-template-")
+        self.log = Path(self.home) / "template.log"
+        self.ready = False
+
+    def start(self) -> None:
+        self.stop()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        import autograder
+        kit_parent = str(Path(autograder.__file__).resolve().parent.parent)
+        code = ("import sys; from autograder.sandbox.template import main; "
+                "main(int(sys.argv[1]), sys.argv[2])")
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-E", "-s", "-c", code, str(theirs.fileno()), kit_parent],
+                pass_fds=[theirs.fileno()], cwd=self.home, env=sandbox_env(self.home, self.threads),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
+        theirs.close()
+        self.control, self.ready = ours, False
+
+    def _await_ready(self, timeout: float) -> None:
+        if self.proc is None:
+            self.start()
+        if self.ready:
+            return
+        reply = self._receive(timeout)
+        if not reply.get("ready"):
+            raise SandboxStartError(f"sandbox template said {reply!r}")
+        self.ready = True
+
+    def _receive(self, timeout: float) -> dict:
+        assert self.control is not None
+        ready, _, _ = select.select([self.control], [], [], timeout)
+        data = self.control.recv(1 << 16) if ready else b""
+        if not data:
+            tail = self.log.read_text(errors="replace")[-2000:].strip().splitlines()[-1:] if self.log.exists() else []
+            self.stop()
+            raise SandboxStartError("the sandbox template did not answer" + (f": {tail[0]}" if tail else ""))
+        return json.loads(data)
+
+    def fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> int:
+        """Start one sandbox; returns its process group id."""
+        for attempt in (1, 2):  # a template that died is started again once
+            try:
+                if self.proc is None or self.proc.poll() is not None:
+                    self.start()
+                self._await_ready(timeout)
+                assert self.control is not None
+                socket.send_fds(self.control, [json.dumps(config).encode()], fds)
+                reply = self._receive(30.0)
+                if "pid" not in reply:
+                    raise SandboxStartError(f"sandbox template refused: {reply.get('error')}")
+                return int(reply["pid"])
+            except (OSError, SandboxStartError):
+                self.stop()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def stop(self) -> None:
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+            self.proc = None
+        self.ready = False
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.home, ignore_errors=True)
+
+
+class Link:
+    """One running sandbox, as the grader sees it."""
+
+    def __init__(self, pgid: int, chan: socket.socket, out_fd: int, status_fd: int, scratch: str):
+        self.pgid, self.chan, self.out_fd, self.status_fd, self.scratch = pgid, chan, out_fd, status_fd, scratch
+        self.chan.setblocking(False)
+        self.output: deque[bytes] = deque()
+        self.output_size = 0
+        self.pid: int | None = None  # the student process, for the memory watch
+        self.rss_base, self.rss_limit = 0, 0
+        self.exit: dict | None = None  # what the reaper wrote when the student process ended
+        self.killed_for: str | None = None
+        self.closed = False
+        self._last_poll = 0.0
+
+    # -- waiting ---------------------------------------------------------------------------
+    def _wait(self, deadline: float, write: bool = False) -> None:
+        now = time.monotonic()
+        if now >= deadline:
+            raise Deadline()
+        watch = [fd for fd in (self.out_fd, self.status_fd) if fd >= 0]
+        readable, writable, _ = select.select([self.chan, *watch] if not write else watch,
+                                              [self.chan] if write else [], [], min(POLL_S, deadline - now))
+        if self.out_fd in readable:
+            self._drain_output()
+        if self.status_fd in readable:
+            self._read_exit()
+        self._watch_memory()
+
+    def _drain_output(self) -> None:
+        while True:
+            try:
+                data = os.read(self.out_fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                os.close(self.out_fd)
+                self.out_fd = -1
+                return
+            self.output.append(data)
+            self.output_size += len(data)
+            while self.output_size - len(self.output[0]) >= OUTPUT_KEPT:
+                self.output_size -= len(self.output.popleft())
+
+    def _read_exit(self) -> None:
+        try:
+            data = os.read(self.status_fd, 4096)
+        except OSError:
+            data = b""
+        try:
+            self.exit = json.loads(data) if data.strip() else {"status": None, "cpu": 0.0}
+        except ValueError:
+            self.exit = {"status": None, "cpu": 0.0}
+        os.close(self.status_fd)
+        self.status_fd = -1
+
+    def _watch_memory(self) -> None:
+        now = time.monotonic()
+        if self.pid is None or self.rss_limit <= 0 or now - self._last_poll < POLL_S:
+            return
+        self._last_poll = now
+        if rss_anon(self.pid) - self.rss_base > self.rss_limit:
+            self.kill("memory")
+            raise Ended()
+
+    # -- frames ----------------------------------------------------------------------------
+    def read_exact(self, n: int, deadline: float) -> bytearray:
+        buf = bytearray(n)
+        view, got = memoryview(buf), 0
+        while got < n:
+            try:
+                k = self.chan.recv_into(view[got:])
+            except BlockingIOError:
+                if self.exit is not None or self.closed:
+                    raise Ended() from None
+                self._wait(deadline)
+                continue
+            except OSError:
+                k = 0
+            if k == 0:
+                self._await_exit()
+                raise Ended()
+            got += k
+        return buf
+
+    def _await_exit(self, grace: float = 3.0) -> None:
+        """After end of file on the channel: collect the reaper's report if it comes."""
+        end = time.monotonic() + grace
+        while self.exit is None and self.status_fd >= 0 and time.monotonic() < end:
+            ready, _, _ = select.select([self.status_fd], [], [], end - time.monotonic())
+            if ready:
+                self._read_exit()
+
+    def receive(self, deadline: float, max_bytes: int = wire.MAX_FRAME_BYTES):
+        envelope, buffers = wire.read_frame(lambda n: self.read_exact(n, deadline), max_bytes)
+        if self.out_fd >= 0:
+            self._drain_output()
+        return envelope, buffers
+
+    def send(self, envelope: dict, buffers: list, deadline: float) -> None:
+        for part in wire.frame_parts(envelope, buffers):
+            view = memoryview(part).cast("B")
+            while view.nbytes:
+                try:
+                    view = view[self.chan.send(view):]
+                except BlockingIOError:
+                    if self.exit is not None:
+                        raise Ended() from None
+                    self._wait(deadline, write=True)
+                except OSError:
+                    self._await_exit()
+                    raise Ended() from None
+
+    # -- the end ---------------------------------------------------------------------------
+    def kill(self, reason: str | None = None) -> None:
+        if reason and self.killed_for is None and self.exit is None:
+            self.killed_for = reason
+        try:
+            os.killpg(self.pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def text_output(self) -> str:
+        if self.out_fd >= 0:
+            try:
+                self._drain_output()
+            except OSError:
+                pass
+        return b"".join(self.output)[-OUTPUT_KEPT:].decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.kill()
+        self.text_output()
+        self.closed = True
+        self.chan.close()
+        for fd in (self.out_fd, self.status_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.out_fd = self.status_fd = -1
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def new_link(template: Template, config: dict) -> Link:
+    scratch = tempfile.mkdtemp(prefix="autograder-sandbox-")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        os.chown(scratch, 65534, 65534)  # the sandbox drops to nobody and must own its scratch
+    config = {**config, "scratch": scratch, "env": sandbox_env(scratch, config["threads"])}
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    out_r, out_w = os.pipe()
+    status_r, status_w = os.pipe()
+    os.set_blocking(out_r, False)
+    try:
+        pgid = template.fork(config, [theirs.fileno(), out_w, status_w])
+    except BaseException:
+        ours.close()
+        os.close(out_r)
+        os.close(status_r)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    finally:
+        theirs.close()
+        os.close(out_w)
+        os.close(status_w)
+    return Link(pgid, ours, out_r, status_r, scratch)

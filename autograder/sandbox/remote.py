@@ -1,0 +1,391 @@
+"""The grader's view of a sandboxed submission: `SandboxFactory` opens submissions,
+`SandboxSubmission` implements the `Submission` interface over the channel, and `Handle`
+stands for an object that stays in the sandbox.
+
+Faults become the exceptions of autograder.submission. A fatal one (timeout, crash,
+memory kill, protocol violation) stops the sandbox; later calls raise the same kind of
+fault at once until `restart()` starts a fresh sandbox with the same code.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autograder.sandbox import wire
+from autograder.sandbox.launcher import Deadline, Ended, Link, Template, new_link
+from autograder.submission import (MissingName, StudentCodeError, Submission, SubmissionCrashed,
+                                   SubmissionFault, SubmissionMemoryError, SubmissionTimeout,
+                                   qualified_name)
+
+if TYPE_CHECKING:
+    from autograder.course import Limits
+    from autograder.load import StudentCode
+
+START_TIMEOUT_S = 120.0
+MB = 1 << 20
+
+
+def _limits_dict(limits) -> dict:
+    keys = ("test_timeout_s", "submission_timeout_s", "cpu_time_s", "memory_mb", "max_file_mb", "max_processes")
+    return {k: getattr(limits, k) for k in keys}
+
+
+def default_secrets() -> list[str]:
+    """Folders whose contents student code must never read: the package (hidden tests)
+    and, for a checkout, the repository around it (solutions/, course.yaml)."""
+    import autograder
+    package = Path(autograder.__file__).resolve().parent
+    secrets = [str(package)]
+    repo = package.parent
+    if any((repo / marker).exists() for marker in ("course.yaml", "solutions", "pyproject.toml", ".git")):
+        secrets.append(str(repo))
+    cwd = Path.cwd()
+    if (cwd / "course.yaml").exists():
+        secrets.append(str(cwd))
+    return secrets
+
+
+class SandboxFactory:
+    """Opens sandboxed submissions, each forked from one warm template process."""
+
+    def __init__(self, limits: "Limits", device: str = "cpu", torch_threads: int = 1,
+                 secret_paths: list[str] | tuple = ()):
+        device = str(device)
+        if device != "cpu" and not device.startswith("cuda"):
+            raise ValueError(f"sandbox device must be cpu or cuda, got {device!r}")
+        if not hasattr(os, "fork"):
+            raise RuntimeError("the sandbox needs os.fork (Linux or macOS); use the in-process backend")
+        self.limits, self.device, self.threads = limits, device, max(1, int(torch_threads))
+        self.secrets = [*default_secrets(), *(str(Path(p).resolve()) for p in secret_paths)]
+        self.template = Template(self.threads)
+        self.template.start()  # warms up while the caller prepares; open() waits for it
+        self.opened: list[SandboxSubmission] = []
+
+    def config(self) -> dict:
+        return {"limits": _limits_dict(self.limits), "device": self.device, "threads": self.threads,
+                "secrets": self.secrets, "reply_budget": wire.MAX_FRAME_BYTES // 2}
+
+    def open(self, code: "StudentCode", assignment: str = "") -> "SandboxSubmission":
+        sub = SandboxSubmission(self, code, assignment)
+        self.opened.append(sub)
+        return sub
+
+    def close(self) -> None:
+        for sub in self.opened:
+            sub.close()
+        self.opened.clear()
+        self.template.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SandboxSubmission(Submission):
+    def __init__(self, factory: SandboxFactory, code: "StudentCode", assignment: str = ""):
+        self.factory, self.code, self.assignment = factory, code, assignment
+        self.limits = factory.limits
+        self.link: Link | None = None
+        self.generation = 0
+        self._seq = 0
+        self.load_errors: list = []
+        self.load_status = "ok"
+        self.load_fault: SubmissionFault | None = None
+        self._isolation: dict = {"backend": "sandbox"}
+        self._fault: SubmissionFault | None = None
+        self._last_output = ""
+        self._start()
+
+    # -- life --------------------------------------------------------------------------------
+    def _start(self) -> None:
+        self.generation += 1
+        self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
+        self.life_deadline = time.monotonic() + self.limits.submission_timeout_s
+        self.link = new_link(self.factory.template, self.factory.config())
+        try:
+            hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
+        except SubmissionFault as exc:
+            self.load_status, self.load_fault = exc.status, exc
+            return
+        if not hello.get("hello"):
+            self._stop(SubmissionCrashed("protocol violation: the sandbox did not say hello"))
+            self.load_status = "crashed"
+            return
+        self._isolation = dict(hello.get("isolation") or {})
+        self.link.pid = int(hello.get("pid") or 0) or None
+        self.link.rss_base = int(hello.get("rss") or 0)
+        self.link.rss_limit = int(self.limits.memory_mb) * MB
+        self._load()
+
+    def _load(self) -> None:
+        from autograder.load import LoadIssue
+        cells = [{"index": c.index, "label": self.code.label(c.index), "source": c.source}
+                 for c in self.code.cells]
+        try:
+            result = self._request({"op": "load", "cells": cells}, deadline=self.life_deadline)
+        except (SubmissionTimeout, SubmissionCrashed, SubmissionMemoryError) as exc:
+            self.load_status, self.load_fault = exc.status, exc
+            return
+        self.load_errors = [LoadIssue(int(i["cell"]), i.get("line"), str(i["message"]),
+                                      str(i.get("traceback") or ""), str(i.get("kind") or "error"))
+                            for i in result["issues"]]
+        if any(i.kind == "memory" for i in self.load_errors):
+            self.load_status = "memory"
+
+    def restart(self) -> None:
+        """A fresh sandbox with the same code (after a crash or timeout)."""
+        self._close_link()
+        self._start()
+
+    def _close_link(self) -> None:
+        if self.link is not None:
+            self._last_output = self.link.text_output()
+            self.link.close()
+            self.link = None
+
+    def close(self) -> None:
+        self._close_link()
+        if self._fault is None:
+            self._fault = SubmissionCrashed("the sandbox was closed")
+
+    @property
+    def output(self) -> str:
+        """The last ~64 KB the student's code printed (stdout and stderr together)."""
+        return self.link.text_output() if self.link is not None else self._last_output
+
+    @property
+    def isolation(self) -> dict:
+        return dict(self._isolation)
+
+    # -- faults ------------------------------------------------------------------------------
+    def _stop(self, fault: SubmissionFault) -> SubmissionFault:
+        self._fault = fault
+        if self.link is not None:
+            self.link.kill()
+        return fault
+
+    def _ended_fault(self) -> SubmissionFault:
+        link = self.link
+        if link is None:
+            return SubmissionCrashed("the sandbox is closed")
+        if link.killed_for == "memory":
+            return SubmissionMemoryError(f"the student's code used more than {self.limits.memory_mb} MB "
+                                         "of memory and was stopped")
+        end = link.exit or {}
+        status, cpu = end.get("status"), float(end.get("cpu") or 0.0)
+        if status is None:
+            return SubmissionCrashed("the sandbox process ended unexpectedly")
+        if os.WIFSIGNALED(status):
+            import signal
+            number = os.WTERMSIG(status)
+            try:
+                name = signal.Signals(number).name
+            except ValueError:
+                name = f"signal {number}"
+            if number == signal.SIGXCPU or (number == signal.SIGKILL and cpu >= self.limits.cpu_time_s - 0.5):
+                return SubmissionTimeout(f"the student's code used up its {self.limits.cpu_time_s:g} s of CPU time")
+            what = {"SIGSEGV": " (segmentation fault)", "SIGBUS": " (bus error)", "SIGABRT": " (aborted)",
+                    "SIGKILL": " (killed; possibly out of memory)", "SIGFPE": " (arithmetic fault)"}.get(name, "")
+            return SubmissionCrashed(f"the student's process was killed by signal {name}{what}")
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        return SubmissionCrashed(f"the student's process exited with code {code} "
+                                 "(sys.exit or os._exit in the student's code)")
+
+    def _check_alive(self) -> None:
+        if self._fault is not None:
+            fault = self._fault
+            raise type(fault)(f"the sandbox stopped after an earlier fault: {fault}")
+        if self.link is None:
+            raise SubmissionCrashed("the sandbox is closed")
+        if time.monotonic() >= self.life_deadline:
+            raise self._stop(SubmissionTimeout(
+                f"the submission's time limit of {self.limits.submission_timeout_s:g} s is used up"))
+
+    # -- transport ---------------------------------------------------------------------------
+    def _receive(self, deadline: float) -> dict:
+        assert self.link is not None
+        try:
+            envelope, buffers = self.link.receive(deadline)
+        except Deadline:
+            if time.monotonic() >= self.life_deadline - 0.01:
+                fault = SubmissionTimeout(f"the submission's time limit of "
+                                          f"{self.limits.submission_timeout_s:g} s is used up")
+            else:
+                fault = SubmissionTimeout(f"a call into the student's code took longer than "
+                                          f"{self.limits.test_timeout_s:g} s")
+            raise self._stop(fault) from None
+        except Ended:
+            raise self._stop(self._ended_fault()) from None
+        except wire.ProtocolError as exc:
+            raise self._stop(SubmissionCrashed(str(exc))) from None
+        self._buffers = buffers
+        return envelope
+
+    def _request(self, request: dict, deadline: float | None = None) -> Any:
+        self._check_alive()
+        assert self.link is not None
+        self._seq += 1
+        request = {**request, "seq": self._seq}
+        encoder = wire.Encoder(self._ref_node)
+        for key in ("args", "kwargs", "value", "target", "key", "a", "b"):
+            if key in request:
+                request[key] = encoder.encode(request[key])
+        if deadline is None:
+            deadline = min(self.life_deadline, time.monotonic() + self.limits.test_timeout_s)
+        try:
+            self.link.send(request, encoder.buffers, deadline)
+        except Deadline:
+            raise self._stop(SubmissionTimeout("the sandbox stopped reading requests")) from None
+        except Ended:
+            raise self._stop(self._ended_fault()) from None
+        reply = self._receive(deadline)
+        if reply.get("seq") != self._seq:
+            raise self._stop(SubmissionCrashed("protocol violation: a reply to the wrong request"))
+        if reply.get("ok") is True:
+            try:
+                return wire.Decoder(self._buffers, on_handle=self._handle, remote=True).decode(reply.get("value"))
+            except wire.ProtocolError as exc:
+                raise self._stop(SubmissionCrashed(str(exc))) from None
+        raise self._error(reply.get("error"))
+
+    def _error(self, error) -> Exception:
+        if not isinstance(error, dict):
+            return self._stop(SubmissionCrashed("protocol violation: a malformed error reply"))
+        kind, message = error.get("kind"), str(error.get("message") or "")[:20000]
+        if kind == "missing":
+            return MissingName(str(error.get("name")))
+        if kind == "exit":
+            return self._stop(SubmissionCrashed(message))
+        if kind == "memory":
+            return SubmissionMemoryError(message)
+        if kind == "student":
+            trace = str(error.get("traceback") or "")
+            text = message + (f"\nTraceback (the student's code, most recent call last):\n{trace}" if trace else "")
+            return StudentCodeError(text, str(error.get("type") or "Exception"), trace)
+        return RuntimeError(f"sandbox request failed: {message}")
+
+    def _ref_node(self, value) -> dict:
+        if isinstance(value, Handle) and value._sub is self:
+            if value._generation != self.generation:
+                raise SubmissionCrashed("a handle from before the sandbox was restarted was used")
+            return {"$": "ref", "id": value._id}
+        raise TypeError(f"cannot pass a {type(value).__name__} into the sandbox: only data (tensors, "
+                        "arrays, numbers, strings, containers) and handles from this submission")
+
+    def _handle(self, hid: int, type_name: str) -> "Handle":
+        return Handle(self, hid, type_name, self.generation)
+
+    # -- the Submission interface -----------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return bool(self._request({"op": "has", "name": name}))
+
+    def get(self, name: str) -> Any:
+        return self._request({"op": "get", "name": name})
+
+    def _call(self, target, args, kwargs, keep: bool):
+        request = {"op": "call", "args": list(args), "kwargs": dict(kwargs), "keep": keep}
+        request.update({"name": target} if isinstance(target, str) else {"target": target})
+        return self._request(request)
+
+    def call(self, target, *args, **kwargs) -> Any:
+        return self._call(target, args, kwargs, keep=False)
+
+    def call_keep(self, target, *args, **kwargs) -> Any:
+        return self._call(target, args, kwargs, keep=True)
+
+    def keep(self, value) -> Any:
+        return value if isinstance(value, Handle) else self._request({"op": "keep", "value": value})
+
+    def fetch(self, handle) -> Any:
+        return self._request({"op": "fetch", "target": handle}) if isinstance(handle, Handle) else handle
+
+    def helper(self, name: str, *args, **kwargs) -> Any:
+        return self._request({"op": "helper", "name": name, "args": list(args), "kwargs": dict(kwargs)})
+
+    def same_object(self, a, b) -> bool:
+        if isinstance(a, Handle) and isinstance(b, Handle):
+            return a._id == b._id or bool(self._request({"op": "same", "a": a, "b": b}))
+        return a is b
+
+    def type_names(self, obj) -> list[str]:
+        if isinstance(obj, Handle):
+            return list(self._request({"op": "types", "target": obj}))
+        return [qualified_name(c) for c in type(obj).__mro__]
+
+    def handle_op(self, op: str, handle: "Handle", **fields) -> Any:
+        return self._request({"op": op, "target": handle, **fields})
+
+
+# Attribute names Python, numpy, torch and pytest probe for on any object: answered here
+# instead of asking the sandbox (and never treated as the student's attributes).
+_LOCAL_ONLY = frozenset({"__array__", "__array_interface__", "__array_struct__", "__array_priority__",
+                         "__torch_function__", "__torch_dispatch__", "__fspath__", "__length_hint__",
+                         "__deepcopy__", "__copy__", "__getstate__", "__reduce__", "__reduce_ex__",
+                         "__index__", "__float__", "__int__", "__complex__", "__await__", "__aiter__"})
+_REMOTE_DUNDERS = frozenset({"__name__", "__qualname__", "__module__", "__doc__", "__dict__",
+                             "__wrapped__", "__self__", "__func__"})
+
+
+class Handle:
+    """An object that stays in the sandbox. Attribute access, calls, indexing, len and
+    iteration are requests; data comes back by value, other objects as handles."""
+
+    __slots__ = ("_sub", "_id", "_type", "_generation")
+
+    def __init__(self, sub: SandboxSubmission, hid: int, type_name: str, generation: int):
+        object.__setattr__(self, "_sub", sub)
+        object.__setattr__(self, "_id", hid)
+        object.__setattr__(self, "_type", type_name)
+        object.__setattr__(self, "_generation", generation)
+
+    def __getattr__(self, name: str):
+        if name in Handle.__slots__ or name in _LOCAL_ONLY or name.startswith(("_repr_", "_ipython")) or (
+                name.startswith("__") and name.endswith("__") and name not in _REMOTE_DUNDERS):
+            raise AttributeError(name)
+        return self._sub.handle_op("getattr", self, name=name)
+
+    def __setattr__(self, name: str, value) -> None:
+        self._sub.handle_op("setattr", self, name=name, value=value)
+
+    def __call__(self, *args, **kwargs):
+        return self._sub.call(self, *args, **kwargs)
+
+    def __getitem__(self, key):
+        return self._sub.handle_op("getitem", self, key=key)
+
+    def __setitem__(self, key, value) -> None:
+        self._sub.handle_op("setitem", self, key=key, value=value)
+
+    def __len__(self) -> int:
+        return int(self._sub.handle_op("len", self))
+
+    def __bool__(self) -> bool:
+        return bool(self._sub.handle_op("bool", self))
+
+    def __iter__(self):
+        iterator = self._sub.handle_op("iter", self)
+        while True:
+            step = self._sub.handle_op("next", iterator)
+            if step.get("stop"):
+                return
+            yield step["value"]
+
+    def __next__(self):
+        step = self._sub.handle_op("next", self)
+        if step.get("stop"):
+            raise StopIteration
+        return step["value"]
+
+    def __str__(self) -> str:
+        return str(self._sub.handle_op("repr", self))
+
+    def __repr__(self) -> str:
+        return f"<sandbox handle #{self._id}: {self._type}>"
+
+    @property
+    def remote_type(self) -> str:
+        return self._type
