@@ -95,9 +95,9 @@ def test_checked_in_assignments_match_a_fresh_release(course):
 
 # ---- leaks: nothing a student receives may carry solution code or hidden tests ----
 
-def solution_lines(course) -> set[str]:
-    """Substantial lines inside the solution regions of every reference notebook."""
-    lines = set()
+def solution_regions(course) -> list[list[str]]:
+    """The substantial lines (stripped, not comments) of every solution region."""
+    regions = []
     for a in course.assignments:
         nb = nbformat.read(course.solution_notebook(a), as_version=4)
         for cell in nb.cells:
@@ -105,11 +105,22 @@ def solution_lines(course) -> set[str]:
             for line in cell.source.split("\n"):
                 if "BEGIN SOLUTION" in line:
                     inside = True
+                    regions.append([])
                 elif "END SOLUTION" in line:
                     inside = False
                 elif inside and len(line.strip()) >= 20 and not line.strip().startswith("#"):
-                    lines.add(line.strip())
-    return lines
+                    regions[-1].append(line.strip())
+    return regions
+
+
+def leaked_solution_code(regions, name: str, text: str) -> list[str]:
+    """In a notebook any solution line is a leak. Kit modules legitimately share short
+    idioms with solutions (`device = torch.device(device)`), so there it takes two
+    consecutive solution lines appearing together."""
+    if name.endswith(".ipynb"):
+        return [line for region in regions for line in region if line in text]
+    stripped = "\n".join(line.strip() for line in text.splitlines())
+    return [f"{a} / {b}" for region in regions for a, b in zip(region, region[1:]) if f"{a}\n{b}" in stripped]
 
 
 def hidden_test_fingerprints() -> set[str]:
@@ -135,12 +146,13 @@ def student_files(course) -> dict[str, str]:
 
 
 def test_no_solution_code_or_hidden_test_reaches_students(course, tmp_path):
-    secrets = solution_lines(course)
+    regions = solution_regions(course)
     hidden_names = hidden_test_fingerprints()
-    assert secrets, "no solution regions found: the leak test would be vacuous"
+    assert sum(map(len, regions)) > 50, "few solution lines found: the leak test would be vacuous"
+    assert hidden_names, "no hidden tests found: the leak test would be vacuous"
     leaks = []
     for name, text in student_files(course).items():
-        leaks += [f"{name}: solution line {s!r}" for s in secrets if s in text]
+        leaks += [f"{name}: solution code {s!r}" for s in leaked_solution_code(regions, name, text)]
         leaks += [f"{name}: hidden test {h}" for h in hidden_names if re.search(rf"\b{h}\b", text)]
         if "tests_hidden" in text:
             leaks.append(f"{name}: mentions tests_hidden")
@@ -157,3 +169,12 @@ def test_bundles_hold_only_the_allow_listed_kit_files(course, tmp_path):
         others = [k for k in kit if k.startswith("autograder/selfcheck/tests/test_") and a.id not in k]
         assert not others, f"{a.id} bundle carries other assignments' tests: {others}"
         assert (tmp_path / f"{a.id}.zip").is_file() and (root / a.notebook).is_file()
+
+
+def test_the_leak_scan_catches_a_leak(course):
+    """The scan is not vacuous: a solution line pasted into a notebook, or two into a module, is found."""
+    regions = [r for r in solution_regions(course) if len(r) >= 2]
+    a, b = regions[0][:2]
+    assert leaked_solution_code(regions, "x.ipynb", f"# hint\n{a}\n")
+    assert leaked_solution_code(regions, "autograder/probes.py", f"def f():\n    {a}\n    {b}\n")
+    assert not leaked_solution_code(regions, "autograder/probes.py", f"def f():\n    {a}\n")
