@@ -192,6 +192,9 @@ class SandboxSubmission(Submission):
                     "SIGKILL": " (killed; possibly out of memory)", "SIGFPE": " (arithmetic fault)"}.get(name, "")
             return SubmissionCrashed(f"the student's process was killed by signal {name}{what}")
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
+        if code == wire.BROKEN_LOOP_EXIT:
+            return SubmissionCrashed("the sandbox stopped answering because the student's code damaged "
+                                     "the interpreter (replaced builtins or closed its files)")
         return SubmissionCrashed(f"the student's process exited with code {code} "
                                  "(sys.exit or os._exit in the student's code)")
 

@@ -23,6 +23,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+# Student code may replace builtins; the format's own code keeps the originals.
+from builtins import (bool, bytes, dict, float, getattr, id, int, isinstance, len, list, memoryview,  # noqa: A004
+                      range, str, tuple, type)
+
 MAGIC = b"AGW1"
 _HEADER = struct.Struct("<4sII")
 _BUFLEN = struct.Struct("<Q")
@@ -30,7 +34,12 @@ MAX_JSON_BYTES = 16 << 20
 MAX_BUFFERS = 1 << 16
 MAX_FRAME_BYTES = 1 << 30
 MAX_DEPTH = 64
+BROKEN_LOOP_EXIT = 86  # the sandbox's request loop failed (student code damaged the interpreter)
 
+# The scanner and iterencode(_one_shot) run in C; json.loads/dumps wrap them in Python
+# that calls len() and isinstance(), which student code can replace inside the sandbox.
+_JSON_OUT = json.JSONEncoder(separators=(",", ":"))
+_JSON_IN = json.JSONDecoder()
 _TORCH_DTYPES = {str(d).rsplit(".", 1)[-1]: d for d in vars(torch).values() if isinstance(d, torch.dtype)}
 _KINDS = frozenset({"tensor", "ndarray", "npscalar", "tuple", "namedtuple", "dict", "size", "dtype",
                     "device", "complex", "bytes", "slice", "ellipsis", "handle", "ref"})
@@ -44,7 +53,7 @@ class ProtocolError(Exception):
 # -- frames ------------------------------------------------------------------------------
 def frame_parts(envelope: dict, buffers: list) -> list:
     """The byte strings of one frame, in order (buffers are sent without copying)."""
-    body = json.dumps(envelope, separators=(",", ":")).encode()
+    body = "".join(_JSON_OUT.iterencode(envelope, _one_shot=True)).encode()
     if len(body) > MAX_JSON_BYTES:
         raise ProtocolError(f"message envelope of {len(body)} bytes is over {MAX_JSON_BYTES}")
     parts = [_HEADER.pack(MAGIC, len(body), len(buffers)), body]
@@ -68,8 +77,11 @@ def read_frame(read_exact: Callable[[int], bytearray], max_bytes: int = MAX_FRAM
         raise ProtocolError(f"protocol violation: oversized frame ({body_len} bytes of JSON, "
                             f"{count} buffers)")
     try:
-        envelope = json.loads(bytes(read_exact(body_len)))
-    except (ValueError, UnicodeDecodeError) as exc:
+        text = bytes(read_exact(body_len)).decode("utf-8")
+        envelope, end = _JSON_IN.scan_once(text, 0)
+        if text[end:].strip():
+            raise ValueError("extra data after the JSON")
+    except (ValueError, UnicodeDecodeError, StopIteration) as exc:
         raise ProtocolError(f"protocol violation: envelope is not JSON ({exc})") from None
     if not isinstance(envelope, dict):
         raise ProtocolError("protocol violation: envelope is not a JSON object")
