@@ -180,3 +180,33 @@ def test_restart_after_a_crash_gives_a_working_sandbox(factory):
     assert sub.load_status == "ok"
     assert sub.call("bump") == 1  # fresh state: the code was loaded again
     sub.close()
+
+
+GRADER_THAT_DIES = """
+import sys
+from autograder.course import Limits
+from autograder.load import StudentCode
+from autograder.sandbox import SandboxFactory
+factory = SandboxFactory(Limits(test_timeout_s=60, submission_timeout_s=60, cpu_time_s=60))
+sub = factory.open(StudentCode.from_source("def spin():\\n    while True:\\n        pass\\n"), "x")
+print(sub.link.pgid, flush=True)
+sub.call("spin")
+"""
+
+
+def test_sandbox_does_not_outlive_a_killed_grader():
+    import signal
+    import subprocess
+    import sys
+    grader = subprocess.Popen([sys.executable, "-c", GRADER_THAT_DIES], stdout=subprocess.PIPE, text=True)
+    try:
+        pgid = int(grader.stdout.readline())
+        time.sleep(0.5)
+        assert processes_in_group(pgid)  # the sandbox is spinning
+    finally:
+        grader.send_signal(signal.SIGKILL)
+        grader.wait()
+    deadline = time.monotonic() + 5
+    while processes_in_group(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_in_group(pgid) == []

@@ -364,7 +364,12 @@ class Handle:
         self._sub.handle_op("setitem", self, key=key, value=value)
 
     def __len__(self) -> int:
-        return int(self._sub.handle_op("len", self))
+        try:
+            return int(self._sub.handle_op("len", self))
+        except StudentCodeError as exc:
+            if exc.exc_type == "TypeError":  # no len(): list() and friends expect TypeError
+                raise TypeError(str(exc).splitlines()[0]) from None
+            raise
 
     def __bool__(self) -> bool:
         return bool(self._sub.handle_op("bool", self))

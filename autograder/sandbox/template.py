@@ -87,21 +87,34 @@ def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int) -> No
             os._exit(0)
     os.close(chan_fd)
     os.close(out_fd)
-    end = {"status": None, "cpu": 0.0}
-    while True:
-        try:
-            pid, status, usage = os.wait4(-1, 0)
-        except ChildProcessError:
-            break
-        except InterruptedError:
-            continue
-        if pid == student:
-            end = {"status": status, "cpu": usage.ru_utime + usage.ru_stime}
-            break
-    os.write(status_fd, json.dumps(end).encode() + b"\n")
+    end = reap_until_student_ends(student, status_fd)
+    if end is not None:
+        os.write(status_fd, json.dumps(end).encode() + b"\n")
     if not pid_ns:
         os.killpg(0, signal.SIGKILL)  # no PID namespace: sweep the group (this process too)
-    os._exit(0)
+    os._exit(0)  # as PID 1 of the namespace, this kills everything left in it
+
+
+def reap_until_student_ends(student: int, status_fd: int) -> dict | None:
+    """Reap every child (orphans come to PID 1) until the student process ends; returns
+    its wait status and CPU time, or None when the grader has gone away (its end of the
+    status pipe closed), so a spinning sandbox never outlives the grader."""
+    import select
+    grader = select.poll()
+    grader.register(status_fd, 0)  # only errors: POLLERR once the grader's read end is closed
+    while True:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return {"status": None, "cpu": 0.0}
+            if pid == 0:
+                break
+            if pid == student:
+                return {"status": status, "cpu": usage.ru_utime + usage.ru_stime}
+        if grader.poll(20):  # also the pace at which an ended student process is noticed
+            os.kill(student, signal.SIGKILL)
+            return None
 
 
 def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict) -> None:

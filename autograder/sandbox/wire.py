@@ -168,6 +168,14 @@ class Encoder:
         return {"$": "tuple", "v": items}
 
     def _scalar(self, value):
+        # before int/float: numpy.float64 is a float subclass and must stay numpy
+        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
+            array = np.asarray(value, order="C")  # keeps 0-d shapes, unlike ascontiguousarray
+            index = self._buffer(array.reshape(-1).view(np.uint8))
+            if index is None:
+                return self.other(value)
+            kind = "ndarray" if isinstance(value, np.ndarray) else "npscalar"
+            return {"$": kind, "dtype": array.dtype.str, "shape": list(array.shape), "buf": index}
         if isinstance(value, torch.Size):
             return {"$": "size", "v": [int(d) for d in value]}
         if isinstance(value, torch.dtype):
@@ -188,13 +196,6 @@ class Encoder:
                                         self.encode(value.step)]}
         if value is Ellipsis:
             return {"$": "ellipsis"}
-        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
-            array = np.asarray(value, order="C")  # keeps 0-d shapes, unlike ascontiguousarray
-            index = self._buffer(array.reshape(-1).view(np.uint8))
-            if index is None:
-                return self.other(value)
-            kind = "ndarray" if isinstance(value, np.ndarray) else "npscalar"
-            return {"$": kind, "dtype": array.dtype.str, "shape": list(array.shape), "buf": index}
         return self.other(value)
 
 
