@@ -241,7 +241,9 @@ def test_errata_are_flagged(assignment_id):
 def kernel_env() -> dict:
     env = dict(os.environ)
     # One thread per kernel: CI has two cores shared with the pytest process.
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg")
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    # ipykernel's inline backend renders figures headless; an inherited Agg would drop them.
+    env.pop("MPLBACKEND", None)
     return env
 
 
@@ -286,6 +288,9 @@ def test_reference_notebook_runs_top_to_bottom(assignment_id):
         if "selfcheck" in tags(cell):
             assert "[FAIL]" not in stream_text(cell) and "[ERROR]" not in stream_text(cell), \
                 f"the reference solution fails a visible test:\n{stream_text(cell)}"
+    if assignment_id == "05_training":
+        figures = [c for c in nb.cells if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
+        assert len(figures) >= 4, "05 should draw the training grid, loss curve, bar chart and test grid"
     final = [c for c in nb.cells if c.source.strip() == "check()"][0]
     results = [o for o in final.outputs if o.get("output_type") == "execute_result"]
     assert results and results[0]["data"]["text/plain"] == "True", stream_text(final)
