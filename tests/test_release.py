@@ -96,8 +96,10 @@ def test_checked_in_assignments_match_a_fresh_release(course):
 # ---- leaks: nothing a student receives may carry solution code or hidden tests ----
 
 def solution_regions(course) -> list[list[str]]:
-    """The substantial lines (stripped, not comments) of every solution region."""
-    regions = []
+    """The substantial lines (stripped, not comments) of every solution region, less the
+    lines the reference notebooks also show outside their regions: those are taught in
+    the open (`with torch.no_grad():` in an example) and are no secret."""
+    regions, public = [], set()
     for a in course.assignments:
         nb = nbformat.read(course.solution_notebook(a), as_version=4)
         for cell in nb.cells:
@@ -110,7 +112,9 @@ def solution_regions(course) -> list[list[str]]:
                     inside = False
                 elif inside and len(line.strip()) >= 20 and not line.strip().startswith("#"):
                     regions[-1].append(line.strip())
-    return regions
+                elif not inside:
+                    public.add(line.strip())
+    return [[line for line in region if line not in public] for region in regions]
 
 
 def leaked_solution_code(regions, name: str, text: str) -> list[str]:
