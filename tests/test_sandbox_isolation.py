@@ -190,3 +190,21 @@ def test_student_object_arrives_as_a_handle_and_is_never_unpickled(factory, tmp_
     assert obj.value() == 7
     assert not marker.exists()
     sub.close()
+
+
+def test_readable_roots_carve_the_package_out_of_site_packages(tmp_path, monkeypatch):
+    from autograder.sandbox.confine import readable_roots
+    site = tmp_path / "lib" / "site-packages"
+    for folder in ("autograder/tests_hidden", "numpy", "torch"):
+        (site / folder).mkdir(parents=True)
+    (site / "extra.pth").write_text("")
+    repo = tmp_path / "repo"
+    (repo / ".venv" / "lib").mkdir(parents=True)
+    (repo / "solutions").mkdir()
+    monkeypatch.setattr(sys, "path", [str(site), str(repo / ".venv" / "lib"), str(repo)])
+    roots = readable_roots([str(repo)], str(site / "autograder"))
+    assert {str(site / "numpy"), str(site / "torch"), str(site / "extra.pth")} <= set(roots)
+    assert str(repo / ".venv" / "lib") in roots  # a venv inside the repository is needed
+    assert not any(r == str(site) or r.startswith(str(site / "autograder")) for r in roots)
+    assert not any(r in (str(repo), str(repo / "solutions")) for r in roots)
+    assert "/etc/shadow" not in roots and "/etc" not in roots and "/dev" not in roots

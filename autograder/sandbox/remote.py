@@ -104,8 +104,10 @@ class SandboxSubmission(Submission):
     def _start(self) -> None:
         self.generation += 1
         self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
-        self.life_deadline = time.monotonic() + self.limits.submission_timeout_s
         self.link = new_link(self.factory.template, self.factory.config())
+        # the clock starts once the sandbox exists: a template still importing torch
+        # (first open of a factory) is not the student's time
+        self.life_deadline = time.monotonic() + self.limits.submission_timeout_s
         try:
             hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
         except SubmissionFault as exc:
