@@ -210,3 +210,29 @@ def test_sandbox_does_not_outlive_a_killed_grader():
     while processes_in_group(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert processes_in_group(pgid) == []
+
+
+def test_cpu_time_limit_is_a_timeout(factory, monkeypatch):
+    import dataclasses
+    monkeypatch.setattr(factory, "limits", dataclasses.replace(SMALL, cpu_time_s=1, test_timeout_s=30,
+                                                               submission_timeout_s=30))
+    sub = open_source(factory, "def spin():\n    while True:\n        pass\n")
+    with pytest.raises(SubmissionTimeout, match="1 s of CPU time"):
+        sub.call("spin")
+    sub.close()
+
+
+def test_sys_exit_inside_a_call_is_a_crash(factory):
+    sub = open_source(factory, "import sys\ndef leave():\n    sys.exit(3)\n")
+    with pytest.raises(SubmissionCrashed, match=r"sys.exit\(3\) at submission.py, line 3"):
+        sub.call("leave")
+    sub.close()
+
+
+def test_a_dead_template_is_started_again(factory):
+    import signal
+    os.kill(factory.template.proc.pid, signal.SIGKILL)
+    factory.template.proc.wait()
+    sub = open_source(factory, "x = 41 + 1\n")
+    assert sub.get("x") == 42
+    sub.close()
