@@ -1,0 +1,222 @@
+"""The grader's accuracy check for 05_training.
+
+The student's own `train` fits the student's own `CifarLeNet` on a grader-chosen
+training subset, with the budget from course.yaml (`accuracy:`). The grader then measures
+accuracy itself: held-out images go into the student's space *without* labels, logits
+come back, and they are compared with labels that never leave this process. Finally the
+student's `evaluate` runs on a separate labelled validation subset and must agree with
+the grader's own measurement on that subset.
+
+The pass mark comes from a calibration file (`autograder calibrate`, see calibration.py):
+the reference solution's accuracy distribution under the same budget, dataset and device.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autograder import data
+from autograder.course import CourseError
+from autograder.submission import StudentCodeError
+
+CALIBRATION_SCHEMA = "autograder.calibration/1"
+# The labelled images for the evaluate check; drawn from the test split, apart from the
+# held-out images, so neither set is one the model trained on.
+VALIDATION_SIZE = 500
+PREDICT_BATCH = 250
+BUDGET_KEYS = ("train_size", "test_size", "epochs", "batch_size", "lr", "momentum")
+# The lesson's CIFAR-10 LeNet, for submissions that do not define `CifarLeNet` themselves
+# (05_training's exercises are the loop, not the model): built in the student's space
+# from this description, with the same parameter order, hence the same seeded weights.
+LESSON_LENET_SPEC = [["Conv2d", 3, 6, 5], ["ReLU"], ["MaxPool2d", 2, 2],
+                     ["Conv2d", 6, 16, 5], ["ReLU"], ["MaxPool2d", 2, 2], ["Flatten"],
+                     ["Linear", 400, 120], ["ReLU"], ["Linear", 120, 84], ["ReLU"], ["Linear", 84, 10]]
+
+
+class CalibrationError(CourseError):
+    """The calibration file is missing or does not fit this run; one-line message."""
+
+
+@dataclass
+class AccuracyResult:
+    grader_accuracy: float                  # on the held-out images, measured by the grader
+    student_eval_accuracy: float | None     # what the student's evaluate said (None: unusable)
+    grader_validation_accuracy: float       # the grader's measurement on evaluate's images
+    threshold: float | None                 # None while calibrating
+    agreement: float                        # largest gap allowed between the two above
+    calibration: dict = field(default_factory=dict)
+    train_seconds: float = 0.0
+    details: dict = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.threshold is not None and self.grader_accuracy >= self.threshold
+
+    @property
+    def evaluate_agrees(self) -> bool:
+        return (self.student_eval_accuracy is not None
+                and abs(self.student_eval_accuracy - self.grader_validation_accuracy) <= self.agreement)
+
+
+def resolve_device(device=None, course=None) -> torch.device:
+    """`device` (or course.yaml's devices.default) with "auto" made concrete."""
+    if device is None:
+        device = course.devices.default if course is not None else "auto"
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def budget_of(course) -> dict:
+    return {key: getattr(course.accuracy, key) for key in BUDGET_KEYS}
+
+
+def calibration_path(course) -> Path:
+    return course.resolve(course.accuracy.calibration)
+
+
+def load_calibration(course, dataset_kind: str, device: torch.device) -> dict:
+    """The calibration file course.yaml names, checked against this run: same dataset and
+    the same budget, or the threshold would mean nothing. A different device is allowed
+    (SGD behaves the same in distribution) but recorded."""
+    path = calibration_path(course)
+    hint = "run `autograder calibrate` and point accuracy.calibration in course.yaml at the result"
+    try:
+        calibration = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CalibrationError(f"calibration file {path} not found: {hint}") from None
+    except (OSError, ValueError) as exc:
+        raise CalibrationError(f"calibration file {path} is unreadable ({exc}): {hint}") from None
+    if not isinstance(calibration, dict) or calibration.get("schema") != CALIBRATION_SCHEMA:
+        raise CalibrationError(f"{path} is not an {CALIBRATION_SCHEMA} calibration file: {hint}")
+    threshold = calibration.get("threshold")
+    if not isinstance(threshold, (int, float)) or not 0.0 <= threshold <= 1.0:
+        raise CalibrationError(f"{path}: threshold must be a number in [0, 1], got {threshold!r}")
+    if calibration.get("dataset") != dataset_kind:
+        raise CalibrationError(f"{path} was calibrated on {calibration.get('dataset')!r} data but grading "
+                               f"uses {dataset_kind!r}: {hint}")
+    budget = calibration.get("budget") or {}
+    for key, value in budget_of(course).items():
+        if budget.get(key) != value:
+            raise CalibrationError(f"{path} was calibrated with accuracy.{key} = {budget.get(key)!r} but "
+                                   f"course.yaml has {value!r}: {hint}")
+    info = {key: calibration.get(key) for key in ("dataset", "device", "torch", "quantile", "margin",
+                                                   "threshold", "created")}
+    info["file"] = str(path)
+    info["device_matches"] = calibration.get("device") == device.type
+    return info
+
+
+# The loaded splits (uint8 arrays) per dataset and split: calibration and the kit's tests
+# measure many times in one process.
+_split_cache: dict[tuple, object] = {}
+
+
+def _split(course, kind: str, train: bool):
+    key = (kind, str(course.data_root), course.data.synthetic_seed, train)
+    if key not in _split_cache:
+        try:
+            _split_cache[key] = data.course_dataset(course, train=train)
+        except data.DatasetNotFound as exc:
+            raise CourseError(str(exc)) from None
+    return _split_cache[key]
+
+
+def grader_subsets(course, seed: int, kind: str) -> dict:
+    """The seed's training subset, held-out set and validation set, as preprocessed
+    tensors: {"train": (images, labels), "heldout": ..., "validation": ...}."""
+    settings = course.accuracy
+    train_split, test_split = _split(course, kind, True), _split(course, kind, False)
+    if settings.train_size > len(train_split):
+        raise CourseError(f"accuracy.train_size is {settings.train_size} but the {kind} training split "
+                          f"has {len(train_split)} images")
+    needed = settings.test_size + VALIDATION_SIZE
+    if needed > len(test_split):
+        raise CourseError(f"accuracy.test_size is {settings.test_size}: with {VALIDATION_SIZE} images for "
+                          f"the evaluate check that needs {needed} test images, the {kind} test split "
+                          f"has {len(test_split)}")
+    train_order = np.random.default_rng([int(seed), 0]).permutation(len(train_split))
+    test_order = np.random.default_rng([int(seed), 1]).permutation(len(test_split))
+    return {
+        "train": data.dataset_tensors(train_split, train_order[:settings.train_size]),
+        "heldout": data.dataset_tensors(test_split, test_order[:settings.test_size]),
+        "validation": data.dataset_tensors(test_split, test_order[settings.test_size:needed]),
+    }
+
+
+def _grader_accuracy(submission, model, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy from logits computed in the student's space on label-free images."""
+    logits = submission.fetch(submission.helper("predict_logits", model, images, PREDICT_BATCH))
+    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(labels), len(data.CIFAR10_CLASSES)):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise StudentCodeError(f"CifarLeNet's output for {len(labels)} images has shape {shape}, "
+                               f"expected ({len(labels)}, 10)", "ValueError")
+    return int((logits.float().argmax(dim=1) == labels).sum()) / len(labels)
+
+
+def _reported_accuracy(result) -> float | None:
+    if isinstance(result, dict) and isinstance(result.get("accuracy"), (int, float, torch.Tensor)):
+        value = float(result["accuracy"])
+        return value if np.isfinite(value) else None
+    return None
+
+
+def train_and_measure(submission, course, seed: int, device=None, dataset_kind: str | None = None) -> AccuracyResult:
+    """Train the student's model with the student's train, then measure it (no pass mark)."""
+    device = resolve_device(device, course)
+    kind = dataset_kind or data.course_dataset_kind(course)
+    settings = course.accuracy
+    subsets = grader_subsets(course, seed, kind)
+    train_images, train_labels = subsets["train"]
+
+    # Same seed, same initial weights for every submission: differences come from the loop.
+    submission.helper("seed_everything", seed)
+    if submission.has("CifarLeNet"):
+        model, model_source = submission.call_keep("CifarLeNet"), "submission's CifarLeNet"
+    else:
+        model, model_source = submission.helper("sequential_from_spec", LESSON_LENET_SPEC), "lesson LeNet"
+    submission.call(model.to, device)
+    loader = submission.helper("tensor_loader", train_images, train_labels,
+                               batch_size=settings.batch_size, shuffle=True, seed=seed)
+    criterion = submission.helper("cross_entropy")
+    optimizer = submission.helper("sgd", model, settings.lr, settings.momentum)
+    started = time.perf_counter()
+    history = submission.call("train", model, loader, criterion, optimizer, device, settings.epochs)
+    train_seconds = time.perf_counter() - started
+
+    heldout_accuracy = _grader_accuracy(submission, model, *subsets["heldout"])
+    validation_images, validation_labels = subsets["validation"]
+    validation_accuracy = _grader_accuracy(submission, model, validation_images, validation_labels)
+    details = {"dataset": kind, "device": str(device), "seed": int(seed), "budget": budget_of(course),
+               "model": model_source,
+               "train_history": history if isinstance(history, dict) else None}
+    student_accuracy = None
+    try:
+        validation_loader = submission.helper("tensor_loader", validation_images, validation_labels,
+                                              batch_size=settings.batch_size, shuffle=False)
+        reported = submission.call("evaluate", model, validation_loader, criterion, device)
+        student_accuracy = _reported_accuracy(reported)
+        if student_accuracy is None:
+            details["evaluate_problem"] = (f"evaluate returned {type(reported).__name__}, not a dict with "
+                                           f"a numeric 'accuracy'")
+    except StudentCodeError as exc:  # the threshold check stands on its own
+        details["evaluate_problem"] = f"evaluate raised {exc}"
+    return AccuracyResult(grader_accuracy=heldout_accuracy, student_eval_accuracy=student_accuracy,
+                          grader_validation_accuracy=validation_accuracy, threshold=None,
+                          agreement=settings.agreement, train_seconds=train_seconds, details=details)
+
+
+def measure_accuracy(submission, course, seed: int, device=None) -> AccuracyResult:
+    """The accuracy check: train, measure, and compare with the calibrated threshold."""
+    device = resolve_device(device, course)
+    kind = data.course_dataset_kind(course)
+    calibration = load_calibration(course, kind, device)  # before training: fail fast
+    result = train_and_measure(submission, course, seed, device, dataset_kind=kind)
+    result.threshold = float(calibration["threshold"])
+    result.calibration = calibration
+    return result
