@@ -139,7 +139,11 @@ class SandboxSubmission(Submission):
             self.load_status = "memory"
 
     def restart(self) -> None:
-        """A fresh sandbox with the same code (after a crash or timeout)."""
+        """A fresh sandbox with the same code (after a crash or timeout). Code that
+        faulted while loading would fault again on every restart, costing the whole time
+        limit once per remaining test: it keeps its load fault (calls fail fast) instead."""
+        if self.load_fault is not None:
+            return
         self._close_link()
         self._start()
 
