@@ -100,7 +100,10 @@ class SubmissionGrader:
         self.course, self.options = course, options
         self._grade_path, self._write = grading.grade_path, writers.write
         self.factory = None
-        if "factory" in inspect.signature(grading.grade_path).parameters:
+        parameters = inspect.signature(grading.grade_path).parameters
+        # Batch grading is always sandboxed, whatever grade_path's default becomes.
+        self._extra = {"backend": "sandbox"} if "backend" in parameters else {}
+        if "factory" in parameters:
             from autograder.sandbox import SandboxFactory
             self.factory = SandboxFactory(course.limits, device=_sandbox_device(options.device),
                                           torch_threads=options.torch_threads)
@@ -108,7 +111,7 @@ class SubmissionGrader:
     def grade(self, sub: StudentSubmission) -> Result:
         start = time.monotonic()
         try:
-            extra = {"factory": self.factory} if self.factory is not None else {}
+            extra = {**self._extra, **({"factory": self.factory} if self.factory is not None else {})}
             report = self._grade_path(str(sub.path), self.course, device=self.options.device,
                                       seed=self.options.seed,
                                       assignments=list(self.options.assignments) if self.options.assignments else None,
