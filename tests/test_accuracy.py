@@ -1,0 +1,210 @@
+"""The accuracy check of 05_training on the offline dataset, against the committed
+calibration: the reference clears the threshold on every seed, each broken training loop
+falls below it, held-out labels never reach the student's space, and the student's
+evaluate must agree with the grader's own measurement."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from autograder import accuracy
+from autograder.load import load_code
+from autograder.submission import InProcessSubmission, namespace_from_source
+
+SEEDS = list(range(10))
+
+# Each broken loop is the reference `train` with one mistake; appended to the reference
+# source, it replaces the reference definition.
+_LOOP = '''
+def train(model, loader, criterion, optimizer, device, epochs=2):
+    {setup}
+    for _ in range(epochs):
+        for inputs, labels in loader:
+            inputs, labels = inputs.to(device), labels.to(device)
+            {labels}
+            {zero_grad}
+            outputs = model(inputs)
+            loss = {loss}
+            if loss.requires_grad:
+                loss.backward()
+            {step}
+    return {{"loss": [], "accuracy": []}}
+'''
+_GOOD = dict(setup="model.train()", labels="", zero_grad="optimizer.zero_grad()",
+             loss="criterion(outputs, labels)", step="optimizer.step()")
+BROKEN_LOOPS = {
+    "no_zero_grad": dict(_GOOD, zero_grad=""),
+    "no_optimizer_step": dict(_GOOD, step=""),
+    "mse_on_class_indices": dict(_GOOD, loss="torch.nn.functional.mse_loss("
+                                 "outputs, labels.float().unsqueeze(1).expand_as(outputs))"),
+    "loss_of_wrong_sign": dict(_GOOD, loss="-criterion(outputs, labels)"),
+    "learning_rate_zero": dict(_GOOD, setup="model.train()\n    for group in optimizer.param_groups:\n"
+                                            "        group['lr'] = 0.0"),
+    "labels_shuffled": dict(_GOOD, labels="labels = labels[torch.randperm(len(labels))]"),
+    "eval_mode_frozen": dict(_GOOD, setup="model.eval()\n    for p in model.parameters():\n"
+                                          "        p.requires_grad_(False)"),
+}
+
+
+@pytest.fixture(scope="module")
+def reference_source(repo):
+    return load_code(repo / "solutions" / "05_training" / "05_training.ipynb").source
+
+
+def _measure(course, source, seed):
+    submission = InProcessSubmission(namespace_from_source(source), "05_training")
+    return accuracy.measure_accuracy(submission, course, seed, device="cpu")
+
+
+class RecordingSubmission(InProcessSubmission):
+    """Remembers every tensor the grader sends into the student's space."""
+
+    def __init__(self, namespace):
+        super().__init__(namespace, "05_training")
+        self.sent: list[tuple[str, torch.Tensor]] = []
+
+    def _record(self, name, args, kwargs):
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, torch.Tensor):
+                self.sent.append((name, value))
+
+    def helper(self, name, *args, **kwargs):
+        self._record(name, args, kwargs)
+        return super().helper(name, *args, **kwargs)
+
+    def call(self, target, *args, **kwargs):
+        self._record(str(target), args, kwargs)
+        return super().call(target, *args, **kwargs)
+
+    call_keep = call
+
+
+@pytest.fixture(scope="module")
+def reference_results(course, reference_source):
+    torch.set_num_threads(1)
+    return {seed: _measure(course, reference_source, seed) for seed in SEEDS}
+
+
+def test_reference_clears_the_threshold_on_every_seed(reference_results):
+    """The reference solution passes on each of 10 seeds, and its evaluate agrees."""
+    for seed, result in reference_results.items():
+        assert result.passed, f"seed {seed}: {result.grader_accuracy:.3f} < {result.threshold:.3f}"
+        assert result.evaluate_agrees, (seed, result.student_eval_accuracy, result.grader_validation_accuracy)
+        assert result.calibration["dataset"] == "synthetic" and result.calibration["device_matches"]
+        assert result.details["model"] == "lesson LeNet"  # 05 does not define CifarLeNet
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN_LOOPS))
+def test_broken_loop_falls_below_the_threshold(course, reference_source, reference_results, name):
+    """Quick version: each broken loop on two seeds, far below the reference."""
+    broken = reference_source + _LOOP.format(**BROKEN_LOOPS[name])
+    for seed in SEEDS[:2]:
+        result = _measure(course, broken, seed)
+        assert not result.passed, f"{name}, seed {seed}: {result.grader_accuracy:.3f} >= {result.threshold:.3f}"
+        assert result.grader_accuracy < reference_results[seed].grader_accuracy - 0.3
+
+
+@pytest.mark.slow
+def test_every_broken_loop_fails_on_all_ten_seeds(course, reference_source):
+    """The full proof (about two minutes on two cores): 7 loops x 10 seeds."""
+    torch.set_num_threads(1)
+    passing = {}
+    for name, parts in BROKEN_LOOPS.items():
+        broken = reference_source + _LOOP.format(**parts)
+        results = [_measure(course, broken, seed) for seed in SEEDS]
+        passing[name] = [(seed, r.grader_accuracy) for seed, r in zip(SEEDS, results) if r.passed]
+    assert not any(passing.values()), passing
+
+
+def test_the_correct_loop_template_itself_learns(course, reference_source, reference_results):
+    """Guards the test above: the template with no mistake does clear the threshold."""
+    result = _measure(course, reference_source + _LOOP.format(**_GOOD), 0)
+    assert result.passed and abs(result.grader_accuracy - reference_results[0].grader_accuracy) < 0.05
+
+
+def test_a_linear_model_does_clearly_worse_than_lenet(course, reference_source, reference_results):
+    """The offline set needs convolutional features: softmax regression on the pixels,
+    trained by the same loop and budget, stays far below LeNet."""
+    linear = reference_source + "\ndef CifarLeNet():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3072, 10))\n"
+    result = _measure(course, linear, 0)
+    assert result.details["model"] == "submission's CifarLeNet"
+    assert not result.passed
+    assert result.grader_accuracy < min(r.grader_accuracy for r in reference_results.values()) - 0.3
+
+
+def test_held_out_labels_never_enter_the_student_space(course, reference_source):
+    """Only training labels and the validation labels for evaluate are sent."""
+    submission = RecordingSubmission(namespace_from_source(reference_source))
+    accuracy.train_and_measure(submission, course, 7, device="cpu")
+    subsets = accuracy.grader_subsets(course, 7, "synthetic")
+    heldout_images, heldout_labels = subsets["heldout"]
+    sent_labels = [t for _, t in submission.sent if t.dtype == torch.int64]
+    assert sent_labels and all(not (t.shape == heldout_labels.shape and torch.equal(t, heldout_labels))
+                               for t in sent_labels)
+    predict = [t for name, t in submission.sent if name == "predict_logits"]
+    assert any(torch.equal(t, heldout_images) for t in predict)
+
+
+def test_disagreeing_or_broken_evaluate_is_reported(course, reference_source):
+    percent = reference_source + '''
+_reference_evaluate = evaluate
+def evaluate(model, loader, criterion, device):
+    result = _reference_evaluate(model, loader, criterion, device)
+    return {"loss": result["loss"], "accuracy": 100 * result["accuracy"]}
+'''
+    result = _measure(course, percent, 0)
+    assert result.passed and not result.evaluate_agrees
+    assert result.student_eval_accuracy == pytest.approx(100 * result.grader_validation_accuracy)
+    raising = reference_source + "\ndef evaluate(model, loader, criterion, device):\n    raise ValueError('todo')\n"
+    result = _measure(course, raising, 0)
+    assert result.passed and not result.evaluate_agrees and result.student_eval_accuracy is None
+    assert "ValueError: todo" in result.details["evaluate_problem"]
+
+
+def _course_with_calibration(course, tmp_path, record):
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(record) if isinstance(record, dict) else record)
+    return dataclasses.replace(course, accuracy=dataclasses.replace(course.accuracy, calibration=str(path)))
+
+
+def _committed(course):
+    return json.loads(accuracy.calibration_path(course).read_text())
+
+
+@pytest.mark.parametrize("change, message", [
+    (None, "not found"),
+    ("{not json", "unreadable"),
+    ({"schema": "other"}, "not an autograder.calibration/1"),
+    ({"dataset": "cifar10"}, "calibrated on 'cifar10' data but grading uses 'synthetic'"),
+    ({"budget": {"train_size": 1}}, "accuracy.train_size = None but course.yaml has 4000"),
+    ({"threshold": 7}, "threshold must be a number in [0, 1]"),
+])
+def test_calibration_problems_are_one_line_errors(course, tmp_path, change, message):
+    """Checked before any training: a bad calibration file costs nothing."""
+    record = _committed(course)
+    if isinstance(change, dict):
+        record.update(change)
+        if "budget" in change:
+            record["budget"] = {"epochs": 2}
+    elif isinstance(change, str):
+        record = change
+    local = _course_with_calibration(course, tmp_path, record)
+    if change is None:
+        (tmp_path / "cal.json").unlink()
+    submission = InProcessSubmission({}, "05_training")  # never reached: nothing defined
+    with pytest.raises(accuracy.CalibrationError) as info:
+        accuracy.measure_accuracy(submission, local, 0, device="cpu")
+    text = str(info.value)
+    assert message in text and "\n" not in text
+    if change is None or isinstance(change, (str, dict)) and "threshold" not in str(change):
+        assert "autograder calibrate" in text and "cal.json" in text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_reference_clears_the_threshold_on_cuda(course, reference_source):
+    submission = InProcessSubmission(namespace_from_source(reference_source), "05_training")
+    result = accuracy.measure_accuracy(submission, course, 0, device="cuda")
+    assert result.passed and result.details["device"].startswith("cuda")
