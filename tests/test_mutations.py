@@ -185,3 +185,18 @@ def test_failure_messages_say_what_came_back(monkeypatch):
     for t in result.tests:
         if t.status == "failed":
             assert "assert" not in t.message and "Traceback" not in t.message, t.message
+
+
+def test_same_submission_same_messages_and_seed_changes_inputs(monkeypatch):
+    """Grading is repeatable (the student's own randomness is seeded too), and the
+    course seed picks the inputs: another seed asks about other shapes and values."""
+    from autograder.grading import grade_source
+    mutant = MUTANTS["missing_relu"]
+    source = sources.variant_source(mutant)
+
+    def messages(seed):
+        return {t.id: t.message for t in grade_source(mutant.assignment, source, seed=seed).tests}
+
+    first, again, other = messages(11), messages(11), messages(12)
+    assert first == again
+    assert first["lenet::gray_matches_reference"] != other["lenet::gray_matches_reference"]
