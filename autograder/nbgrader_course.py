@@ -8,19 +8,17 @@ touched):
   deleted grade cell is restored and scored, feedback without hidden-test regions, and
   `AUTOGRADER_COURSE` pointing at this course.yaml for the grade cells.
 * `source/<id>/<notebook>`: the reference notebook from solutions/ plus one grade cell
-  per assignment. The cell holds no test code: inside a hidden-tests region it calls
+  per assignment, after the last solution cell. The cell holds no test code: inside a hidden-tests region it calls
   `autograder.nbgrader_cell.grade_cell(<id>, points=<points>)`, which grades the notebook
   file with the kit's hidden tests in the sandbox. The release, the student's copy and
   the feedback therefore show at most that call.
-* `kernels/autograder-sandboxed/kernel.json`: a kernel whose launcher applies the kit's
-  sandbox limits before starting ipykernel (see nbgrader_kernel.py). The config selects
-  it for autograding when `nbgrader.kernel` in course.yaml is `autograder-sandboxed`.
+
+nbgrader's kernel still runs the student's cells with the instructor's rights; see
+docs/nbgrader.md for what that exposes and the recommended setup.
 """
 from __future__ import annotations
 
-import json
 import math
-import sys
 from pathlib import Path
 
 import nbformat
@@ -29,7 +27,6 @@ from autograder.course import Assignment, Course
 from autograder.release import notebook_text, read_notebook
 
 GRADE_CELL_PREFIX = "autograder_"
-SANDBOXED_KERNEL = "autograder-sandboxed"
 # Warnings PyTorch and Python print on stderr: Python's "file:line: SomeWarning: ..." and
 # c10's "[W<date> ...]" lines. nbgrader scores a grade cell 0 for any stderr output.
 WARNING_PATTERN = r"(?:\w*Warning: |\[W\d*\s)"
@@ -57,9 +54,6 @@ c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
 # Grade cells find course.yaml (points, limits, seed) through this variable.
 os.environ["AUTOGRADER_COURSE"] = {course_file!r}
-# The sandboxed kernel spec lives in this folder's kernels/.
-os.environ["JUPYTER_PATH"] = os.pathsep.join(
-    p for p in (os.path.dirname(os.path.abspath(__file__)), os.environ.get("JUPYTER_PATH")) if p)
 
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
@@ -134,11 +128,13 @@ def source_notebook(course: Course, assignment: Assignment) -> nbformat.Notebook
         if meta.get("grade") and float(meta.get("points", 0) or 0) > 0:
             raise InitError(f"{where}, cell {index}: already an nbgrader grade cell with points; "
                             f"points come from course.yaml, remove them from the notebook")
-    # The student's copy opens with an ordinary kernel; grading may pick another one
-    # through Execute.kernel_name.
-    nb.metadata["kernelspec"] = kernelspec("python3" if course.nbgrader.kernel == SANDBOXED_KERNEL
-                                           else course.nbgrader.kernel)
-    nb.cells.append(grade_cell(assignment))
+    nb.metadata["kernelspec"] = kernelspec(course.nbgrader.kernel)
+    # Right after the last solution cell: when a student deletes the grade cell,
+    # nbgrader's add_missing_cells re-inserts it after the nbgrader cell that precedes it
+    # in the source, and it can only find solution and grade cells there (a locked
+    # self-check cell in that place makes autograde fail for that student).
+    answers = [i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    nb.cells.insert(answers[-1] + 1 if answers else len(nb.cells), grade_cell(assignment))
     return nb
 
 
@@ -153,16 +149,6 @@ def config_text(course: Course, course_file: Path, old_text: str | None = None) 
     return text
 
 
-def kernel_json(course_dir: Path) -> dict:
-    return {
-        "argv": [sys.executable, "-m", "autograder.nbgrader_kernel", "--course-dir", str(course_dir),
-                 "-f", "{connection_file}"],
-        "display_name": "Python 3 (autograder sandbox)",
-        "language": "python",
-        "metadata": {"debugger": False},
-    }
-
-
 def generated_files(course: Course, target: Path) -> dict[Path, str]:
     """Every file init writes: path -> content."""
     files: dict[Path, str] = {}
@@ -171,8 +157,6 @@ def generated_files(course: Course, target: Path) -> dict[Path, str]:
     config = target / "nbgrader_config.py"
     old = config.read_text(encoding="utf-8") if config.is_file() else None
     files[config] = config_text(course, course.root / "course.yaml", old)
-    spec = target / "kernels" / SANDBOXED_KERNEL / "kernel.json"
-    files[spec] = json.dumps(kernel_json(target.resolve()), indent=2) + "\n"
     return files
 
 
@@ -182,10 +166,9 @@ def write_course_dir(course: Course, target: Path, force: bool = False) -> list[
     files = generated_files(course, target)
     existing = [p for p in files if p.exists()]
     if existing and not force:
-        raise InitError(f"{target} already has {existing[0].relative_to(target)} "
-                        f"(and {len(existing) - 1} more generated files); pass --force to overwrite them"
-                        if len(existing) > 1 else
-                        f"{target} already has {existing[0].relative_to(target)}; pass --force to overwrite it")
+        more = f" and {len(existing) - 1} more generated file(s)" if len(existing) > 1 else ""
+        raise InitError(f"{target} already has {existing[0].relative_to(target)}{more}; "
+                        f"pass --force to overwrite them")
     for path, content in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
