@@ -101,9 +101,9 @@ def run_cli(course_file: Path, *args: str, timeout: float = 600, cwd: Path | Non
                           env=env(), timeout=timeout, cwd=cwd)
 
 
-def batch(course_file: Path, folder: Path, out: Path, *extra: str):
+def batch(course_file: Path, folder: Path, out: Path, *extra: str, jobs: int = 2):
     return run_cli(course_file, "batch", str(folder), "--out", str(out), "--assignment", ASSIGNMENT,
-                   "--jobs", "2", *extra)
+                   "--jobs", str(jobs), *extra)
 
 
 def gradebook(out: Path) -> list[dict]:

@@ -246,7 +246,7 @@ def test_shards_merge_into_the_unsharded_gradebook(course_file, clean_class, bas
     shards = []
     for k in (1, 2, 3):
         out = tmp_path / f"shard{k}"
-        proc = batch(course_file, clean_class, out, "--shard", f"{k}/3")
+        proc = batch(course_file, clean_class, out, "--shard", f"{k}/3", jobs=1)
         assert proc.returncode == 0, proc.stderr
         shards.append(out)
     assert sum(len(gradebook(s)) for s in shards) == len(clean_sources())

@@ -144,11 +144,12 @@ def _sandbox_device(device: str) -> str:
 
 
 def grading_key(course, options: GradingOptions) -> str:
-    """Changes whenever a regrade could change a result: the kit's code and hidden tests,
-    course.yaml's settings, the calibration file, the seed, device and assignment choice."""
+    """Changes whenever a regrade could change a result: the kit's version and the code
+    that decides scores (tests, probes, data, accuracy check), course.yaml's settings, the
+    calibration file, the seed, device and assignment choice."""
     digest = hashlib.sha256()
     package = Path(autograder.__file__).parent
-    for f in _kit_files(package):
+    for f in _scoring_files(package):
         digest.update(f.relative_to(package).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
     settings = dataclasses.asdict(course)
     settings.pop("root", None)
@@ -162,7 +163,14 @@ def grading_key(course, options: GradingOptions) -> str:
     return digest.hexdigest()[:24]
 
 
-def _kit_files(package: Path) -> list[Path]:
-    return sorted(p for p in package.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts
-                  and p.suffix in (".py", ".yaml", ".yml", ".json", ".txt"))
+# What decides a score besides the student's code; the engine's plumbing (sandbox,
+# plugin, writers) is covered by the kit version.
+SCORING_PATHS = ("tests_hidden", "selfcheck/tests", "probes.py", "expect.py", "accuracy.py", "data.py")
+
+
+def _scoring_files(package: Path) -> list[Path]:
+    files = []
+    for rel in SCORING_PATHS:
+        path = package / rel
+        files += [path] if path.is_file() else [p for p in path.rglob("*.py") if "__pycache__" not in p.parts]
+    return sorted(files)
