@@ -10,6 +10,7 @@ globals. Hidden tests are not here: they run only when the work is graded.
 """
 from __future__ import annotations
 
+import os
 import sys
 from typing import Callable
 
@@ -19,6 +20,11 @@ __all__ = ["checker"]
 def checker(assignment_id: str) -> Callable[..., bool]:
     """A `check(exercise=None)` function for one assignment's notebook."""
     def check(exercise: str | None = None) -> bool:
+        # nbgrader's autograde runs every cell of the notebook, these too; the grade cells
+        # grade through the sandbox anyway, so running visible tests there is wasted time.
+        if os.environ.get("NBGRADER_EXECUTION") == "autograde":
+            print("self-check skipped while nbgrader autogrades")
+            return True
         # Imported here so that `from autograder.selfcheck import checker` stays cheap
         # and a missing optional piece shows up as a message at check time.
         from autograder.selfcheck.runner import format_results, run_visible
