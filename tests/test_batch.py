@@ -275,3 +275,23 @@ def _count(out: Path) -> int:
 def _graded_at(out: Path) -> dict[str, float]:
     with sqlite3.connect(out / "results.sqlite") as conn:
         return dict(conn.execute("SELECT student, graded_at FROM results"))
+
+
+def test_a_grader_failure_becomes_an_error_row_for_that_student(tmp_path):
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions, SubmissionGrader
+    from autograder.course import load_course
+
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    grader = SubmissionGrader(course, options)
+    try:
+        def broken(*args, **kwargs):
+            raise RuntimeError("disk full\nsecond line")
+        grader._grade_path = broken
+        result = grader.grade(StudentSubmission("eve", tmp_path / "eve.py", "abc"))
+    finally:
+        grader.close()
+    assert (result.student, result.status, result.score, result.max_score) == ("eve", "error", 0.0, 10.0)
+    assert result.assignment_scores == {ASSIGNMENT: 0.0}
+    assert result.message == "grading failed: RuntimeError: disk full"

@@ -123,3 +123,15 @@ def test_run_autograder_explains_an_empty_submission(autograder_zip, tmp_path):
     _check_gradescope_spec(results)
     assert results["score"] == 0
     assert results["output"]
+
+
+def test_run_autograder_grades_with_the_zips_own_kit(autograder_zip, tmp_path):
+    """The unpacked kit, not whatever else is installed, does the grading: without its
+    hidden tests the points no longer add up and grading refuses to start."""
+    root = _unpack(autograder_zip, tmp_path / "autograder")
+    (root / "submission" / f"{ASSIGNMENT}.py").write_text(source())
+    (root / "source" / "autograder" / "tests_hidden" / f"test_{ASSIGNMENT}.py").unlink()
+    results = _run_autograder(root)
+    _check_gradescope_spec(results)
+    assert results["score"] == 0 and results["tests"] == []
+    assert "could not grade this submission (exit code 2)" in results["output"]
