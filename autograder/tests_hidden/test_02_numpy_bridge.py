@@ -90,7 +90,7 @@ def test_increment_through_numpy(submission, rng):
 def test_safe_to_numpy_requires_grad(submission, rng):
     """safe_to_numpy converts a tensor that requires grad (detach first)"""
     t = _tensor(rng, torch.float32).requires_grad_(True)
-    what = f"safe_to_numpy(t) for a tensor with requires_grad=True"
+    what = "safe_to_numpy(t) for a tensor with requires_grad=True"
     result = expect_array(submission.call("safe_to_numpy", t), what=what, dtype=np.float32)
     expect_close(result, t.detach(), what=what)
 
