@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/accuracy_check.py [--seeds N] [--threads T] [--table]
 
-Prints the wall time of one accuracy check (in process, offline data, torch threads T),
-then with --table the accuracy of the reference solution, of each broken training loop
+Prints the wall time of one accuracy check on the offline data: in process (torch
+threads T) and through the sandbox as grading runs it (a fresh sandbox per check, its
+start included, one torch thread in the child); then with --table the accuracy of the reference solution, of each broken training loop
 and of a linear model over N seeds, next to the calibrated threshold.
 """
 from __future__ import annotations
@@ -52,6 +53,24 @@ def main() -> int:
     print(f"one accuracy check (in process, {args.threads} torch threads, {course.accuracy.train_size} "
           f"images x {course.accuracy.epochs} epochs): median {statistics.median(times):.2f} s, "
           f"max {max(times):.2f} s (training {result.train_seconds:.2f} s)")
+    from autograder.sandbox.remote import SandboxFactory
+
+    factory = SandboxFactory(course.limits, device="cpu", torch_threads=1)
+    code = load_code(REPO / "solutions" / "05_training" / "05_training.ipynb")
+    times = []
+    try:
+        for seed in range(3):
+            started = time.perf_counter()
+            submission = factory.open(code, "05_training")
+            try:
+                accuracy.measure_accuracy(submission, course, seed, device="cpu")
+            finally:
+                submission.close()
+            times.append(time.perf_counter() - started)
+    finally:
+        factory.close()
+    print(f"one accuracy check (sandbox, sandbox start included): median {statistics.median(times):.2f} s, "
+          f"max {max(times):.2f} s")
     if not args.table:
         return 0
 
