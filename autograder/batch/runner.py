@@ -43,7 +43,8 @@ def require_cuda_or_fail() -> None:
 def prepare_out(out: Path, resume: bool) -> None:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
-    if out.is_dir() and any(out.iterdir()):
+    # A lock file alone is what a batch killed before its first write leaves behind.
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()):
         if not resume:
             raise UsageError(f"--out {out} already holds files; pass --resume to continue that batch, "
                              f"or choose an empty --out")
