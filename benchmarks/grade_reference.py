@@ -2,8 +2,7 @@
 
     .venv/bin/python benchmarks/grade_reference.py [--path solutions/] [--backend sandbox|inprocess]
 
-Defaults: solutions/ when its notebooks exist, else tests/submissions/reference (.py);
-the sandbox backend when autograder.sandbox is available. Prints one line per
+Defaults: solutions/ and the sandbox backend when autograder.sandbox is available. Prints one line per
 assignment and the total wall time (target: well under a minute on 2 cores).
 """
 from __future__ import annotations
@@ -19,10 +18,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def default_path(course) -> Path:
-    solutions = ROOT / "solutions"
-    if all(course.solution_notebook(a).is_file() for a in course.assignments):
-        return solutions
-    return ROOT / "tests" / "submissions" / "reference"
+    return ROOT / "solutions"
 
 
 def default_backend() -> str:

@@ -2,8 +2,9 @@
 
 Tests marked `sandbox` need autograder.sandbox and the course notebooks (solutions/,
 assignments/); they skip with a reason until those exist. The others grade the reference
-.py submissions (tests/submissions/reference) in process, which exercises the same file
-mapping, plugin and report path quickly.
+code as .py submissions (extracted from solutions/ into a temporary folder, so the
+notebooks stay the one source) in process, which exercises the same file mapping, plugin
+and report path quickly.
 """
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from autograder.grading import grade_path
 from autograder.report import without_timings
 from autograder.writers import write
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from submissions.sources import reference_source  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE = ROOT / "tests" / "submissions" / "reference"
 QUICK = ["01_tensors", "02_numpy_bridge"]
 
 
@@ -67,8 +70,13 @@ def notebook_from(source: str, path: Path, assignment: str | None = None) -> Pat
     return path
 
 
-def reference_source(assignment_id: str) -> str:
-    return (REFERENCE / f"{assignment_id}.py").read_text()
+@pytest.fixture(scope="module")
+def reference_dir(tmp_path_factory, course) -> Path:
+    """A folder of <id>.py files holding the reference code of every assignment."""
+    folder = tmp_path_factory.mktemp("reference")
+    for a in course.assignments:
+        (folder / f"{a.id}.py").write_text(reference_source(a.id))
+    return folder
 
 
 # -- usage errors: exit 2 with one line, before any grading ------------------------------
@@ -84,8 +92,8 @@ def test_missing_path_exits_2(capsys, tmp_path):
     assert "nope.ipynb: no such file or folder" in err and len(err.strip().splitlines()) == 1
 
 
-def test_unknown_assignment_exits_2(capsys):
-    code, out, err = run_cli(capsys, "grade", str(REFERENCE), "--assignment", "07_transformers")
+def test_unknown_assignment_exits_2(capsys, reference_dir):
+    code, out, err = run_cli(capsys, "grade", str(reference_dir), "--assignment", "07_transformers")
     assert code == 2 and out == ""
     assert "no assignment '07_transformers'" in err
 
@@ -106,25 +114,25 @@ def test_a_file_that_maps_to_no_assignment_exits_2(capsys, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this runner has a CUDA device")
-def test_require_cuda_without_a_gpu_exits_2_before_grading(capsys, monkeypatch):
+def test_require_cuda_without_a_gpu_exits_2_before_grading(capsys, monkeypatch, reference_dir):
     import autograder.grading as grading
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("grading started although --require-cuda cannot be met")
     monkeypatch.setattr(grading, "run_tests", must_not_run)
-    code, out, err = run_cli(capsys, "grade", str(REFERENCE), "--require-cuda", "--format", "json")
+    code, out, err = run_cli(capsys, "grade", str(reference_dir), "--require-cuda", "--format", "json")
     assert code == 2 and out == ""
     assert err.startswith("autograder: error: --require-cuda: no CUDA device is visible")
     assert len(err.strip().splitlines()) == 1
 
 
-def test_an_internal_error_exits_3(capsys, monkeypatch):
+def test_an_internal_error_exits_3(capsys, monkeypatch, reference_dir):
     import autograder.grading as grading
 
     def broken(*args, **kwargs):
         raise RuntimeError("the grader itself broke")
     monkeypatch.setattr(grading, "grade_path", broken)
-    code, out, err = run_cli(capsys, "grade", str(REFERENCE))
+    code, out, err = run_cli(capsys, "grade", str(reference_dir))
     assert code == 3 and out == ""
     assert "internal error: RuntimeError: the grader itself broke" in err
 
@@ -166,9 +174,9 @@ def test_a_single_file_with_assignment_option(tmp_path, course):
     assert report.environment["seed"] == course.seed and report.submission == str(path)
 
 
-def test_seed_is_recorded_and_grading_is_deterministic(course):
-    first = grade_path(str(REFERENCE), course, device="cpu", seed=11, assignments=QUICK, backend="inprocess")
-    second = grade_path(str(REFERENCE), course, device="cpu", seed=11, assignments=QUICK, backend="inprocess")
+def test_seed_is_recorded_and_grading_is_deterministic(course, reference_dir):
+    first = grade_path(str(reference_dir), course, device="cpu", seed=11, assignments=QUICK, backend="inprocess")
+    second = grade_path(str(reference_dir), course, device="cpu", seed=11, assignments=QUICK, backend="inprocess")
     assert first.environment["seed"] == 11
     a, b = (without_timings(json.loads(write(r, "json"))) for r in (first, second))
     assert a == b
@@ -193,8 +201,8 @@ def test_check_shows_what_to_fix(capsys, tmp_path):
 
 # -- the real thing: the sandbox and the course notebooks ----------------------------------
 @needs()
-def test_json_on_stdout_is_only_the_report(tmp_path):
-    shutil.copy(REFERENCE / "01_tensors.py", tmp_path / "01_tensors.py")
+def test_json_on_stdout_is_only_the_report(tmp_path, reference_dir):
+    shutil.copy(reference_dir / "01_tensors.py", tmp_path / "01_tensors.py")
     done = autograder("grade", str(tmp_path / "01_tensors.py"), "--format", "json", "--seed", "5")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
@@ -202,8 +210,8 @@ def test_json_on_stdout_is_only_the_report(tmp_path):
 
 
 @needs()
-def test_output_file_is_written_and_stdout_stays_empty(tmp_path):
-    shutil.copy(REFERENCE / "01_tensors.py", tmp_path / "01_tensors.py")
+def test_output_file_is_written_and_stdout_stays_empty(tmp_path, reference_dir):
+    shutil.copy(reference_dir / "01_tensors.py", tmp_path / "01_tensors.py")
     out = tmp_path / "out" / "results.json"
     done = autograder("grade", str(tmp_path / "01_tensors.py"), "--format", "gradescope", "--output", str(out))
     assert done.returncode == 0, done.stderr
@@ -267,7 +275,7 @@ print("RESULT", ok_one, ok_all, " ".join(loaded))
 """
 
 
-def test_self_check_runs_from_the_shipped_modules_alone(tmp_path):
+def test_self_check_runs_from_the_shipped_modules_alone(tmp_path, reference_dir):
     # Only what release ships: if the runner needed anything else it would fail to import here.
     from autograder.release import STUDENT_MODULES
     package = ROOT / "autograder"
@@ -281,7 +289,7 @@ def test_self_check_runs_from_the_shipped_modules_alone(tmp_path):
     shutil.copy(package / "selfcheck" / "tests" / "test_01_tensors.py", tests)
     script = tmp_path / "run.py"
     script.write_text(SELF_CHECK_SCRIPT)
-    done = subprocess.run([sys.executable, "-I", str(script), str(REFERENCE / "01_tensors.py")],
+    done = subprocess.run([sys.executable, "-I", str(script), str(reference_dir / "01_tensors.py")],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"FROM {tmp_path / 'autograder'}" in done.stdout
