@@ -295,3 +295,20 @@ def test_a_grader_failure_becomes_an_error_row_for_that_student(tmp_path):
     assert (result.student, result.status, result.score, result.max_score) == ("eve", "error", 0.0, 10.0)
     assert result.assignment_scores == {ASSIGNMENT: 0.0}
     assert result.message == "grading failed: RuntimeError: disk full"
+
+
+def test_an_overdue_grader_worker_is_stopped_and_the_batch_goes_on(tmp_path):
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions
+    from autograder.batch.pool import WorkerPool
+    from autograder.course import load_course
+
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    subs = [StudentSubmission(s, write_class(tmp_path / "class", {s: source()}) / f"{s}.py", s)
+            for s in ("ann", "bo")]
+    results = []
+    # No grading fits in 10 ms: each worker is stopped, recorded, and replaced for the next one.
+    WorkerPool(1, course, options, deadline_s=0.01).run(subs, results.append)
+    assert [(r.student, r.status) for r in results] == [("ann", "timeout"), ("bo", "timeout")]
+    assert all("grader worker was stopped" in r.message for r in results)

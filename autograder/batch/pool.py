@@ -105,7 +105,7 @@ class WorkerPool:
                     break
                 ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
                 for i, w in enumerate(workers):
-                    if w.task is None:
+                    if w is None or w.task is None:
                         continue
                     if w.conn in ready:
                         try:
@@ -121,7 +121,9 @@ class WorkerPool:
                     overdue = time.monotonic() - w.started > self.deadline_s
                     if w.conn in ready or w.process.sentinel in ready or overdue:
                         workers[i] = self._replace(w, overdue, queue, attempts, on_result)
+                workers = [w for w in workers if w is not None]
         finally:
+            workers = [w for w in workers if w is not None]
             for w in workers:
                 try:
                     w.conn.send(None)
@@ -131,7 +133,7 @@ class WorkerPool:
                 w.process.join(10)
                 w.kill()
 
-    def _replace(self, w: _Worker, overdue: bool, queue, attempts, on_result) -> _Worker:
+    def _replace(self, w: _Worker, overdue: bool, queue, attempts, on_result) -> _Worker | None:
         sub, elapsed = w.task, time.monotonic() - w.started
         w.kill()
         if overdue:
@@ -144,4 +146,5 @@ class WorkerPool:
             else:
                 on_result(error_result(sub, self.options, f"the grader worker died (exit code "
                                        f"{w.process.exitcode}) while grading this submission", elapsed))
-        return _Worker(self.ctx, self.course, self.options)
+        # A fresh worker costs a torch import: start one only if there is work left for it.
+        return _Worker(self.ctx, self.course, self.options) if queue else None
