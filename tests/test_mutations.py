@@ -101,45 +101,19 @@ EXPECTED = {
 REAL_ACCURACY = {"train_no_zero_grad", "train_no_step"}
 
 
-def calibrated() -> bool:
-    from autograder.accuracy import calibration_path
-    from autograder.grading import default_course
-    return calibration_path(default_course()).is_file()
-
-
-def passing_accuracy(*args, **kwargs):
-    from autograder.accuracy import AccuracyResult
-    return AccuracyResult(grader_accuracy=0.9, student_eval_accuracy=0.9, grader_validation_accuracy=0.9,
-                          threshold=0.5, agreement=0.02)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two cores shared with other work: one thread is both faster and deterministic here.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def grade(assignment: str, source: str, *, real_accuracy: bool, monkeypatch):
     from autograder.grading import grade_source
-    if assignment == "05_training":
-        if real_accuracy:
-            if not calibrated():
-                pytest.skip("no accuracy calibration file yet (autograder calibrate)")
-        else:
-            monkeypatch.setattr("autograder.accuracy.measure_accuracy", passing_accuracy)
+    if assignment == "05_training" and not real_accuracy:
+        monkeypatch.setattr("autograder.accuracy.measure_accuracy", sources.stand_in_accuracy)
     return grade_source(assignment, source, backend="inprocess")
 
 
 def lost(result) -> set[str]:
-    return {t.id for t in result.tests if t.score < t.max_score and t.status != "skipped"}
+    return {t.id for t in sources.points_lost(result)}
 
 
 def describe_lost(result) -> str:
-    return "; ".join(f"{t.id} [{t.status}] {t.message[:160]}" for t in result.tests
-                     if t.score < t.max_score and t.status != "skipped")
+    return "; ".join(f"{t.id} [{t.status}] {t.message[:160]}" for t in sources.points_lost(result))
 
 
 def test_catalog_is_complete():

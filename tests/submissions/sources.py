@@ -32,3 +32,16 @@ def reference_source(assignment: str) -> str:
 
 def variant_source(v: Variant) -> str:
     return reference_source(v.assignment) + "\n\n# --- variant: " + v.what + "\n" + v.code
+
+
+def stand_in_accuracy(*args, **kwargs):
+    """A passing accuracy result, patched over `measure_accuracy` for variants whose
+    change cannot affect training: the real check trains a LeNet (seconds each)."""
+    from autograder.accuracy import AccuracyResult
+    return AccuracyResult(grader_accuracy=0.9, student_eval_accuracy=0.9, grader_validation_accuracy=0.9,
+                          threshold=0.5, agreement=0.02)
+
+
+def points_lost(result) -> list:
+    """The tests of an AssignmentResult that lost points (skips excluded)."""
+    return [t for t in result.tests if t.score < t.max_score and t.status != "skipped"]
