@@ -340,8 +340,15 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
     files, notes = map_files(root, course, assignments)
     if root.is_file():
         ids = list(files)
+    elif assignments:
+        ids = list(assignments)
+    elif root.resolve().name in {a.id for a in course.assignments}:
+        # A folder named for one assignment (solutions/03_autograd/, a student's
+        # 03_autograd/ folder) is that assignment's submission, not a whole course's
+        # with five assignments missing.
+        ids = [root.resolve().name]
     else:
-        ids = assignments or [a.id for a in course.assignments]
+        ids = [a.id for a in course.assignments]
     opener = SubmissionOpener(course, files, grading_device, root, backend, factory)
     try:
         plugin = run_tests(course, ids, opener, seed=seed, device=grading_device)
