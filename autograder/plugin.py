@@ -31,7 +31,7 @@ from typing import Callable
 import pytest
 import torch
 
-from autograder.submission import Submission, SubmissionFault
+from autograder.submission import StudentCodeError, Submission, SubmissionFault
 
 CATEGORIES = ("shape", "gradient", "accuracy", "device", "value", "behaviour")
 # Faults after which the student's process is gone: the next test needs a fresh one.
@@ -119,6 +119,11 @@ def classify(exc: BaseException) -> tuple[str, str]:
     """(status, message) for an exception raised in a test's setup, call or teardown."""
     if isinstance(exc, pytest.skip.Exception):
         return "skipped", exc.msg or "skipped"
+    if isinstance(exc, StudentCodeError) and exc.exc_type == "NotImplementedError":
+        # The release's stub: say what to do, not just the exception's name.
+        where = f"\n{exc.traceback_text}" if exc.traceback_text else ""
+        return exc.status, ("not written yet: the exercise still raises NotImplementedError; "
+                            "replace `raise NotImplementedError()` with your code" + where)
     if isinstance(exc, SubmissionFault):
         return exc.status, str(exc) or f"the submission's code failed ({exc.status})"
     if isinstance(exc, AssertionError):

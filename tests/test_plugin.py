@@ -91,6 +91,16 @@ def test_student_exception_is_an_error_with_the_students_message(tmp_path):
         assert t.message == "ValueError: I forgot to return"
 
 
+def test_an_unwritten_stub_says_what_to_do(tmp_path):
+    def double(x):
+        raise NotImplementedError()
+    result, _ = grade(tmp_path, BASIC, {"double": double})
+    for t in result.tests:
+        assert t.status == "error" and t.score == 0
+        assert t.message.startswith("not written yet: the exercise still raises NotImplementedError; "
+                                    "replace `raise NotImplementedError()` with your code"), t.message
+
+
 def test_a_missing_function_says_which_name(tmp_path):
     result, _ = grade(tmp_path, BASIC, {})
     assert all(t.status == "error" and "`double` is not defined" in t.message for t in result.tests)
