@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import platform
 import sys
@@ -22,6 +21,7 @@ import torch
 
 import autograder
 from autograder.course import Course, CourseError, load_course
+from autograder.mapping import GradingError, map_files
 from autograder.plugin import GradingPlugin, SubmissionUnavailable, TestOutcome
 from autograder.report import AssignmentResult, LoadError, Report, TestResult
 from autograder.submission import InProcessSubmission, Submission, namespace_from_source
@@ -29,12 +29,6 @@ from autograder.submission import InProcessSubmission, Submission, namespace_fro
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 VISIBLE_TESTS = PACKAGE_DIR / "selfcheck" / "tests"
 HIDDEN_TESTS = PACKAGE_DIR / "tests_hidden"
-STUDENT_SUFFIXES = (".ipynb", ".py")
-SKIPPED_FOLDERS = {".ipynb_checkpoints", "__pycache__", ".git", ".venv", "node_modules"}
-
-
-class GradingError(Exception):
-    """Grading could not start (bad input); the CLI turns it into exit code 2."""
 
 
 def default_course() -> Course:
@@ -164,76 +158,6 @@ def open_in_process(source: str, assignment_id: str, filename: str = "<submissio
 
 
 # -- a path: notebook, .py file or a folder of them (sandbox) ---------------------------
-def notebook_assignment(path: Path) -> str | None:
-    """The `autograder.assignment` id in a notebook's metadata, if any (unreadable -> None)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            meta = json.load(f).get("metadata", {})
-        value = meta.get("autograder", {}).get("assignment")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) else None
-
-
-def _name_match(path: Path, course: Course, root: Path) -> str | None:
-    """The assignment whose id (or notebook name) appears in the file's name, or else in
-    the name of a folder between `root` and the file."""
-    try:
-        parts = path.relative_to(root).parts
-    except ValueError:
-        parts = (path.name,)
-    for part in reversed(parts or (path.name,)):
-        lowered = part.lower()
-        for a in course.assignments:
-            if a.id.lower() in lowered or lowered == a.notebook.lower():
-                return a.id
-    return None
-
-
-def map_files(path: Path, course: Course, wanted: list[str] | None) -> tuple[dict[str, Path], list[str]]:
-    """{assignment id: the student's file for it} under PATH, and notes about files that
-    were ignored. A single file maps by metadata, its name, or `wanted` (--assignment)."""
-    notes: list[str] = []
-    if path.is_file():
-        if path.suffix not in STUDENT_SUFFIXES:
-            raise GradingError(f"{path}: not a notebook (.ipynb) or Python file (.py)")
-        if wanted:
-            if len(wanted) > 1:
-                raise GradingError(f"{path} is one file; pass a single --assignment for it")
-            return {wanted[0]: path}, notes
-        found = (notebook_assignment(path) if path.suffix == ".ipynb" else None) \
-            or _name_match(path, course, path.parent)
-        if found is None:
-            known = ", ".join(a.id for a in course.assignments)
-            raise GradingError(f"cannot tell which assignment {path.name} is (no autograder.assignment "
-                               f"metadata, no assignment id in its name); pass --assignment ID ({known})")
-        return {found: path}, notes
-    candidates: dict[str, list[tuple[int, Path]]] = {}
-    for file in sorted(path.rglob("*")):
-        rel_parts = file.relative_to(path).parts
-        if (not file.is_file() or file.suffix not in STUDENT_SUFFIXES
-                or any(p in SKIPPED_FOLDERS or p.startswith(".") for p in rel_parts)):
-            continue
-        meta = notebook_assignment(file) if file.suffix == ".ipynb" else None
-        aid = meta or _name_match(file, course, path)
-        if aid is None or (meta and not any(a.id == meta for a in course.assignments)):
-            notes.append(f"ignored {file.relative_to(path)}: not mapped to an assignment")
-            continue
-        # Preference: metadata over name, notebooks over .py, then the shortest path.
-        rank = (0 if meta else 2) + (0 if file.suffix == ".ipynb" else 1)
-        candidates.setdefault(aid, []).append((rank, file))
-    chosen = {}
-    for aid, files in candidates.items():
-        files.sort(key=lambda rf: (rf[0], len(rf[1].parts), str(rf[1])))
-        chosen[aid] = files[0][1]
-        for _, other in files[1:]:
-            notes.append(f"ignored {other.relative_to(path)}: {chosen[aid].relative_to(path)} "
-                         f"was graded for {aid}")
-    if wanted:
-        chosen = {a: p for a, p in chosen.items() if a in wanted}
-    return chosen, notes
-
-
 class SubmissionOpener:
     """Opens each assignment's code lazily (when its first test asks): in a sandbox from
     one SandboxFactory per grade run, or in process (`backend="inprocess"`, for tests of

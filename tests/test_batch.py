@@ -62,6 +62,23 @@ def test_content_hash_follows_code_files_only(tmp_path):
     assert discover(tmp_path, [ASSIGNMENT])[1][0].content_hash != before
 
 
+def test_content_hash_covers_every_file_grading_reads(tmp_path):
+    """The hash and grading walk the same files: a change grading would see regrades."""
+    from autograder.mapping import student_files
+    folder = tmp_path / "bob"
+    (folder / "_drafts").mkdir(parents=True)
+    (folder / ".ipynb_checkpoints").mkdir()
+    graded = folder / "_drafts" / "01_tensors.py"
+    graded.write_text("x = 1")
+    (folder / ".ipynb_checkpoints" / "01_tensors.py").write_text("old")
+    assert student_files(folder) == [graded]
+    before = discover(tmp_path, [ASSIGNMENT])[1][0].content_hash
+    (folder / ".ipynb_checkpoints" / "01_tensors.py").write_text("older")
+    assert discover(tmp_path, [ASSIGNMENT])[1][0].content_hash == before
+    graded.write_text("x = 2")
+    assert discover(tmp_path, [ASSIGNMENT])[1][0].content_hash != before
+
+
 def test_discover_refuses_ambiguous_or_empty_folders(tmp_path):
     with pytest.raises(UsageError, match="no submissions"):
         discover(tmp_path, [ASSIGNMENT])

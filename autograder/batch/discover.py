@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograder.cli import UsageError
+from autograder.mapping import STUDENT_SUFFIXES, student_files
 
-CODE_SUFFIXES = (".ipynb", ".py")
 LAYOUT_DEFAULT, LAYOUT_NBGRADER = "default", "nbgrader"
 
 
@@ -35,24 +35,12 @@ def _ignored(path: Path) -> bool:
     return path.name.startswith((".", "_")) or path.name == "__pycache__"
 
 
-def _code_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    files = []
-    for p in sorted(path.rglob("*")):
-        rel = p.relative_to(path)
-        if any(_ignored(Path(part)) for part in rel.parts):
-            continue
-        if p.is_file() and p.suffix in CODE_SUFFIXES:
-            files.append(p)
-    return files
-
-
 def content_hash(path: Path) -> str:
-    """sha256 over the relative names and bytes of the code files grading reads."""
+    """sha256 over the relative names and bytes of the files grading reads (the same
+    walk as grading's own, so any change grading would see makes a regrade)."""
     digest = hashlib.sha256()
     base = path if path.is_dir() else path.parent
-    for f in _code_files(path):
+    for f in student_files(path):
         name = f.relative_to(base).as_posix().encode()
         data = f.read_bytes()
         digest.update(len(name).to_bytes(8, "big") + name + len(data).to_bytes(8, "big") + data)
@@ -86,7 +74,7 @@ def discover(root: str | Path, assignment_ids: list[str]) -> tuple[str, list[Stu
             continue
         if entry.is_dir():
             student = entry.name
-        elif entry.is_file() and entry.suffix in CODE_SUFFIXES and layout == LAYOUT_DEFAULT:
+        elif entry.is_file() and entry.suffix in STUDENT_SUFFIXES and layout == LAYOUT_DEFAULT:
             student = entry.stem
         else:
             continue
