@@ -6,6 +6,39 @@ from __future__ import annotations
 
 from sources import variant
 
+# A correct training loop written once; each training mutant drops exactly one of its
+# lines, so the mutant's single mistake is that line and nothing else.
+CORRECT_TRAIN = """
+def train(model, loader, criterion, optimizer, device, epochs=2):
+    model.to(device)
+    model.train()
+    history = {"loss": [], "accuracy": []}
+    for _ in range(epochs):
+        total, correct, seen = 0.0, 0, 0
+        for inputs, labels in loader:
+            inputs, labels = inputs.to(device), labels.to(device)
+            optimizer.zero_grad()
+            outputs = model(inputs)
+            loss = criterion(outputs, labels)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * labels.size(0)
+            correct += (outputs.argmax(1) == labels).sum().item()
+            seen += labels.size(0)
+        history["loss"].append(total / seen)
+        history["accuracy"].append(correct / seen)
+    return history
+"""
+
+
+def without(code: str, statement: str) -> str:
+    """`code` with the one line that is exactly `statement` removed."""
+    lines = code.split("\n")
+    hits = [i for i, line in enumerate(lines) if line.strip() == statement]
+    assert len(hits) == 1, f"{statement!r} must appear once in the template, found {len(hits)}"
+    return "\n".join(lines[:hits[0]] + lines[hits[0] + 1:])
+
+
 MUTANTS = {
     # -- 01_tensors ---------------------------------------------------------------------
     "zeros_long_wrong_dtype": variant("01_tensors", "zeros without dtype=torch.long", """
@@ -242,66 +275,12 @@ MUTANTS = {
             c, h, w = img.shape
             return (img / 2 + 0.5).reshape(h, w, c).numpy()
     """),
-    "train_no_zero_grad": variant("05_training", "train never zeroes gradients", """
-        def train(model, loader, criterion, optimizer, device, epochs=2):
-            model.to(device)
-            model.train()
-            history = {"loss": [], "accuracy": []}
-            for _ in range(epochs):
-                total, correct, seen = 0.0, 0, 0
-                for inputs, labels in loader:
-                    inputs, labels = inputs.to(device), labels.to(device)
-                    outputs = model(inputs)
-                    loss = criterion(outputs, labels)
-                    loss.backward()
-                    optimizer.step()
-                    total += loss.item() * labels.size(0)
-                    correct += (outputs.argmax(1) == labels).sum().item()
-                    seen += labels.size(0)
-                history["loss"].append(total / seen)
-                history["accuracy"].append(correct / seen)
-            return history
-    """),
-    "train_no_step": variant("05_training", "train never calls optimizer.step()", """
-        def train(model, loader, criterion, optimizer, device, epochs=2):
-            model.to(device)
-            model.train()
-            history = {"loss": [], "accuracy": []}
-            for _ in range(epochs):
-                total, correct, seen = 0.0, 0, 0
-                for inputs, labels in loader:
-                    inputs, labels = inputs.to(device), labels.to(device)
-                    optimizer.zero_grad()
-                    outputs = model(inputs)
-                    loss = criterion(outputs, labels)
-                    loss.backward()
-                    total += loss.item() * labels.size(0)
-                    correct += (outputs.argmax(1) == labels).sum().item()
-                    seen += labels.size(0)
-                history["loss"].append(total / seen)
-                history["accuracy"].append(correct / seen)
-            return history
-    """),
-    "train_forgets_train_mode": variant("05_training", "no model.train() (stays in eval after evaluate)", """
-        def train(model, loader, criterion, optimizer, device, epochs=2):
-            model.to(device)
-            history = {"loss": [], "accuracy": []}
-            for _ in range(epochs):
-                total, correct, seen = 0.0, 0, 0
-                for inputs, labels in loader:
-                    inputs, labels = inputs.to(device), labels.to(device)
-                    optimizer.zero_grad()
-                    outputs = model(inputs)
-                    loss = criterion(outputs, labels)
-                    loss.backward()
-                    optimizer.step()
-                    total += loss.item() * labels.size(0)
-                    correct += (outputs.argmax(1) == labels).sum().item()
-                    seen += labels.size(0)
-                history["loss"].append(total / seen)
-                history["accuracy"].append(correct / seen)
-            return history
-    """),
+    "train_no_zero_grad": variant("05_training", "train never zeroes gradients",
+                                  without(CORRECT_TRAIN, "optimizer.zero_grad()")),
+    "train_no_step": variant("05_training", "train never calls optimizer.step()",
+                             without(CORRECT_TRAIN, "optimizer.step()")),
+    "train_forgets_train_mode": variant("05_training", "no model.train() (stays in eval after evaluate)",
+                                        without(CORRECT_TRAIN, "model.train()")),
     "evaluate_in_train_mode": variant("05_training", "evaluate without model.eval()", """
         def evaluate(model, loader, criterion, device):
             total, correct, seen = 0.0, 0, 0
