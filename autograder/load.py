@@ -2,7 +2,8 @@
 
 A notebook gives one `CodeCell` per code cell that should run at grading: cells tagged
 `demo` (training runs, plots) or `selfcheck` (the students' `check(...)` calls) are
-skipped, and so are IPython-only lines (magics, shell escapes, `obj?` help) because they
+skipped, and so are nbgrader test cells (`grade: true` without `solution: true`: the
+instructor's asserts, not the student's code), and IPython-only lines (magics, shell escapes, `obj?` help) because they
 are not Python and only work inside Jupyter. A dropped line becomes a blank line, so the
 line numbers in a student's traceback still match what they see in their notebook. A
 .py file is one cell.
@@ -110,6 +111,8 @@ def _load_notebook(path: Path) -> StudentCode:
         tags = (cell.get("metadata") or {}).get("tags") or []
         if SKIPPED_TAGS.intersection(tags if isinstance(tags, list) else []):
             continue
+        if is_nbgrader_test_cell(cell):
+            continue
         source = cell.get("source", "")
         source = "".join(source) if isinstance(source, list) else str(source)
         source = strip_ipython(source)
@@ -118,6 +121,14 @@ def _load_notebook(path: Path) -> StudentCode:
     hint = (metadata.get("autograder") or {}).get("assignment") if isinstance(
         metadata.get("autograder"), dict) else None
     return StudentCode(path, cells, hint if isinstance(hint, str) and hint else None)
+
+
+def is_nbgrader_test_cell(cell: dict) -> bool:
+    """An nbgrader autograder-test cell: graded, not a solution, so written by the
+    instructor. Running it as student code would turn every unsolved exercise's asserts
+    into a load error instead of the hidden tests' own verdicts."""
+    nbgrader = (cell.get("metadata") or {}).get("nbgrader")
+    return isinstance(nbgrader, dict) and bool(nbgrader.get("grade")) and not nbgrader.get("solution")
 
 
 def strip_ipython(source: str) -> str:

@@ -85,3 +85,22 @@ def test_missing_and_unsupported_files(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(LoadError, match="expected a .ipynb notebook or a .py file"):
         load_code(tmp_path / "notes.txt")
+
+
+def test_nbgrader_test_cells_are_the_instructors_and_are_skipped(tmp_path):
+    # A plain nbgrader notebook: a solution cell, then the instructor's assert cell
+    # (grade without solution), then a cell that is both (a graded answer cell).
+    nb = nbformat.v4.new_notebook()
+    cells = [("def f(x):\n    raise NotImplementedError()", {"solution": True, "grade": False, "grade_id": "f"}),
+             ("assert f(2) == 4", {"solution": False, "grade": True, "grade_id": "test_f", "points": 1}),
+             ("answer = 42", {"solution": True, "grade": True, "grade_id": "answer", "points": 1}),
+             ("x = 1", None)]
+    for source, meta in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        if meta:
+            cell.metadata["nbgrader"] = meta
+        nb.cells.append(cell)
+    nbformat.write(nb, str(tmp_path / "plain.ipynb"))
+    code = load_code(tmp_path / "plain.ipynb")
+    assert [c.index for c in code.cells] == [1, 3, 4]
+    assert "assert f(2)" not in code.source
