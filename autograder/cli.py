@@ -60,8 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=None, help="parallel workers (default: from the cores)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted batch in --out")
     p.add_argument("--shard", default=None, metavar="K/N", help="grade only slice K of N (1-based)")
+    p.add_argument("--similarity", action="store_true",
+                   help="also write the class similarity report to OUT/similarity (see `autograder similarity`)")
     _grade_options(p)
     p.set_defaults(module="batch", func="run_batch")
+
+    p = sub.add_parser("similarity", help="rank pairs of submissions sharing code beyond the starter "
+                       "(for review; proves nothing, changes no grade)")
+    p.add_argument("path", help="a class folder, laid out as for batch")
+    p.add_argument("--out", default="similarity-report", help="where pairs.csv, report.html and plots go")
+    p.add_argument("--assignment", default=None, metavar="ID", help="compare only this assignment")
+    p.add_argument("--include-reference", action="store_true",
+                   help="add the reference solution from solutions/ as a pseudo-student")
+    p.add_argument("--top", type=int, default=25, help="pairs shown side by side in report.html")
+    p.set_defaults(module="similarity", func="run_similarity")
 
     p = sub.add_parser("merge", help="combine the results of batch shards into one gradebook")
     p.add_argument("shards", nargs="+", help="the --out folders of the shards")
