@@ -161,11 +161,21 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, bytes]:
         source = PACKAGE_DIR / module
         if source.is_file():
             files[f"autograder/{module}"] = source.read_bytes()
-    visible = PACKAGE_DIR / "selfcheck" / "tests" / f"test_{assignment.id}.py"
-    if visible.is_file():
+    tests = visible_test_paths(assignment.id)
+    if tests:
         files["autograder/selfcheck/tests/__init__.py"] = b""
-        files[f"autograder/selfcheck/tests/{visible.name}"] = visible.read_bytes()
+    for rel in tests:
+        files[f"autograder/{rel}"] = (PACKAGE_DIR / rel).read_bytes()
     return files
+
+
+def visible_test_paths(assignment_id: str) -> list[str]:
+    """The assignment's visible test files (scored and self-check-only), relative to the
+    package folder; empty when it has none."""
+    found = [rel for rel in (f"selfcheck/tests/test_{assignment_id}.py",
+                             f"selfcheck/tests/unscored/test_{assignment_id}.py")
+             if (PACKAGE_DIR / rel).is_file()]
+    return found
 
 
 def build_bundles(course: Course, out: Path) -> list[Path]:

@@ -262,7 +262,7 @@ ok_all = check()
 loaded = sorted(m for m in sys.modules if m == "autograder" or m.startswith("autograder."))
 import autograder
 print("FROM", os.path.dirname(autograder.__file__))
-print("RESULT", ok_one, ok_all, " ".join(loaded))
+print("RESULT", bool(ok_one), bool(ok_all), " ".join(loaded))
 """
 
 
@@ -278,6 +278,8 @@ def test_self_check_runs_from_the_shipped_modules_alone(tmp_path, reference_dir)
     tests.mkdir(parents=True, exist_ok=True)
     (tests / "__init__.py").write_text("")
     shutil.copy(package / "selfcheck" / "tests" / "test_01_tensors.py", tests)
+    (tests / "unscored").mkdir()
+    shutil.copy(package / "selfcheck" / "tests" / "unscored" / "test_01_tensors.py", tests / "unscored")
     script = tmp_path / "run.py"
     script.write_text(SELF_CHECK_SCRIPT)
     done = subprocess.run([sys.executable, "-I", str(script), str(reference_dir / "01_tensors.py")],
@@ -290,5 +292,6 @@ def test_self_check_runs_from_the_shipped_modules_alone(tmp_path, reference_dir)
     assert (ok_one, ok_all) == ("True", "True")
     allowed = {"autograder", "autograder.submission", "autograder.expect", "autograder.probes",
                "autograder.data", "autograder.plugin", "autograder.selfcheck", "autograder.selfcheck.runner",
-               "autograder.selfcheck.tests", "autograder.selfcheck.tests.test_01_tensors"}
+               "autograder.selfcheck.tests", "autograder.selfcheck.tests.test_01_tensors",
+               "autograder.selfcheck.tests.unscored.test_01_tensors"}
     assert set(modules) <= allowed, set(modules) - allowed

@@ -10,6 +10,7 @@ globals. Hidden tests are not here: they run only when the work is graded.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from typing import Callable
@@ -17,34 +18,50 @@ from typing import Callable
 __all__ = ["checker"]
 
 
-def checker(assignment_id: str) -> Callable[..., bool]:
-    """A `check(exercise=None)` function for one assignment's notebook."""
-    def check(exercise: str | None = None) -> bool:
+def checker(assignment_id: str) -> Callable[..., object]:
+    """A `check(exercise=None)` function for one assignment's notebook. It prints what
+    passed and failed and returns a `SelfCheckResult` (true when every check passed)."""
+    def check(exercise: str | None = None):
+        from autograder.selfcheck.runner import SelfCheckResult, format_results, run_visible
+        scope = exercise or assignment_id
         # nbgrader's autograde runs every cell of the notebook, these too; the grade cells
         # grade through the sandbox anyway, so running visible tests there is wasted time.
         if os.environ.get("NBGRADER_EXECUTION") == "autograde":
             print("self-check skipped while nbgrader autogrades")
-            return True
+            return SelfCheckResult(scope, [], note="skipped while nbgrader autogrades")
         # Imported here so that `from autograder.selfcheck import checker` stays cheap
         # and a missing optional piece shows up as a message at check time.
-        from autograder.selfcheck.runner import format_results, run_visible
         from autograder.submission import InProcessSubmission
 
         namespace = vars(sys.modules["__main__"])
         outcomes = run_visible(assignment_id, InProcessSubmission(namespace, assignment_id),
                                exercise=exercise)
         if exercise is not None and not outcomes:
-            # Not every exercise has a visible test; tell a missing definition (a typo, or
-            # a cell not run yet) apart from an exercise only the hidden tests grade.
-            if exercise not in namespace:
-                print(f"`{exercise}` is not defined yet: run its cell first (and check the "
-                      f"spelling: it is the function's name).")
-                return False
-            print(f"`{exercise}` is defined. It has no visible self-check test; hidden tests "
-                  f"grade it when your work is submitted, so follow its docstring closely.")
-            return True
+            note = _without_tests(exercise, namespace)
+            print(note)
+            return SelfCheckResult(scope, [], note=note)
         print(format_results(assignment_id, outcomes, exercise))
-        return all(o.status in ("passed", "skipped") for o in outcomes)
+        return SelfCheckResult(scope, outcomes)
 
     check.__doc__ = f"Run the visible self-check tests of {assignment_id} (optionally one exercise)."
     return check
+
+
+def _without_tests(exercise: str, namespace: dict) -> str:
+    """What to tell a student about a name no visible test checks (a typo, a cell not run
+    yet, or a helper of their own): never that an unwritten stub is fine."""
+    if exercise not in namespace:
+        return (f"`{exercise}` is not defined yet: run its cell first (and check the spelling: it is "
+                f"the function's name).")
+    if _still_a_stub(namespace[exercise]):
+        return f"`{exercise}` is not written yet: replace `raise NotImplementedError()` with your code."
+    return (f"`{exercise}` has no visible self-check test; hidden tests grade it when your work is "
+            f"submitted, so follow its docstring closely.")
+
+
+def _still_a_stub(obj) -> bool:
+    try:
+        source = inspect.getsource(obj)
+    except (OSError, TypeError):  # no source to read (a builtin, a lambda from exec)
+        return False
+    return "raise NotImplementedError" in source
