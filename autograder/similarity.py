@@ -50,7 +50,7 @@ class Settings:
     window: int = 4              # winnowing window: any match of k + window - 1 tokens is seen
     common_share: float = 0.1    # a fingerprint in more than this share of the class ...
     common_min: int = 10         # ... and in more than this many submissions is ignored
-    min_exercise_prints: int = 4  # an exercise this small cannot decide the rank on its own
+    min_exercise_prints: int = 10  # fewer (a few lines) and one exercise alone cannot rank a pair high
 
     def common_limit(self, submissions: int) -> int:
         return max(self.common_min, math.ceil(self.common_share * submissions))
