@@ -109,6 +109,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _infer_assignment(args, course) -> None:
+    """Grade only the assignment a folder holds when every student file in it is that
+    one assignment, and say so (else every student is "incomplete" for the others)."""
+    from pathlib import Path
+
+    from autograder.mapping import single_assignment
+    root = Path(args.path)
+    if not root.is_dir() or root.resolve().name in {a.id for a in course.assignments}:
+        return  # one file, or a folder named for its assignment: grading maps those itself
+    found = single_assignment(root, course)
+    if found is not None:
+        args.assignment = [found]
+        print(f"autograder: grading {found} only: it is the one assignment in {args.path} "
+              f"(pass --assignment to choose)", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     from autograder.course import CourseError, load_course
 
@@ -117,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Only these commands read solutions/; graders (Gradescope, CI runners) and students
         # get the kit without it, so the others must not insist on the solution notebooks.
-        course = load_course(args.course, check_notebooks=args.module in NEEDS_SOLUTIONS)
+        if args.command == "check" and args.course is None:
+            # Students run this on their own notebook, anywhere: no course file needed.
+            course = None
+        else:
+            course = load_course(args.course, check_notebooks=args.module in NEEDS_SOLUTIONS)
+        if args.command in ("grade", "batch") and not args.assignment:
+            _infer_assignment(args, course)
         handler = getattr(importlib.import_module(f"autograder.{args.module}"), args.func)
         return int(handler(args, course) or EXIT_OK)
     except (CourseError, UsageError) as exc:

@@ -21,7 +21,7 @@ import torch
 
 import autograder
 from autograder.course import Course, CourseError, load_course
-from autograder.mapping import GradingError, map_files
+from autograder.mapping import GradingError, map_files, student_files
 from autograder.plugin import GradingPlugin, SubmissionUnavailable, TestOutcome
 from autograder.report import AssignmentResult, LoadError, Report, TestResult
 from autograder.submission import InProcessSubmission, Submission, namespace_from_source
@@ -261,6 +261,10 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
     grading_device = resolve_device(device, course)
     if root.is_file():
         _check_readable(root)  # the only input: unreadable is a usage error, not a 0 score
+    elif not student_files(root):
+        # The same one-line usage error `batch` gives, not a full report of zeros.
+        raise GradingError(f"no submissions in {root} (expected notebooks (.ipynb) or .py files "
+                           f"in the folder or its subfolders)")
     files, notes = map_files(root, course, assignments)
     if root.is_file():
         ids = list(files)
@@ -333,21 +337,15 @@ def run_grade(args, course: Course) -> int:
     return 0
 
 
-def run_check(args, course: Course) -> int:
-    """Students: the visible tests, in process, with a friendly summary."""
+def run_check(args, course: Course | None) -> int:
+    """Students: the visible tests, in process, with a friendly summary. Needs no course
+    file: the assignment comes from the notebook's metadata, its name or --assignment."""
     from autograder.cli import UsageError
     from autograder.selfcheck.runner import format_results, run_visible
     path = Path(args.path)
     if not path.is_file():
         raise UsageError(f"{args.path}: no such file")
-    try:
-        files, _ = map_files(path, course, [args.assignment] if args.assignment else None)
-    except GradingError as exc:
-        raise UsageError(str(exc)) from None
-    assignment_id = next(iter(files))
-    course.assignment(assignment_id)
-    if not test_files(assignment_id, visible_only=True):
-        raise UsageError(f"{assignment_id} has no visible self-check tests")
+    assignment_id = check_assignment_id(path, args.assignment)
     from autograder.load import load_code
     try:
         source = student_source(load_code(str(path)))
@@ -358,10 +356,32 @@ def run_check(args, course: Course) -> int:
     except SubmissionUnavailable as exc:
         print(f"Your code in {path.name} could not run, so no check ran: {exc}")
         return 0
-    outcomes = run_visible(assignment_id, submission, seed=course.seed,
-                           device=resolve_device("auto", course), course=course)
+    # The self-check's own seed, as in the notebook: the same checks wherever they run.
+    outcomes = run_visible(assignment_id, submission, device=resolve_device("auto"))
     print(format_results(assignment_id, outcomes))
     return 0
+
+
+def self_checked_assignments() -> list[str]:
+    """Assignment ids that have visible tests (what a student's `check` can run)."""
+    return sorted(p.stem.removeprefix("test_") for p in VISIBLE_TESTS.glob("test_*.py"))
+
+
+def check_assignment_id(path: Path, wanted: str | None) -> str:
+    """Which assignment a student's file is, for `autograder check`."""
+    from autograder.cli import UsageError
+    from autograder.mapping import STUDENT_SUFFIXES, notebook_assignment
+    known = self_checked_assignments()
+    if path.suffix not in STUDENT_SUFFIXES:
+        raise UsageError(f"{path}: not a notebook (.ipynb) or Python file (.py)")
+    found = wanted or (notebook_assignment(path) if path.suffix == ".ipynb" else None) \
+        or next((a for a in known if a.lower() in path.name.lower()), None)
+    if found is None:
+        raise UsageError(f"cannot tell which assignment {path.name} is (no autograder.assignment metadata, "
+                         f"no assignment id in its name); pass --assignment ID ({', '.join(known)})")
+    if found not in known:
+        raise UsageError(f"no self-check tests for assignment {found!r} (known: {', '.join(known)})")
+    return found
 
 
 def student_source(code) -> str:

@@ -96,3 +96,19 @@ def map_files(path: Path, course: Course, wanted: list[str] | None) -> tuple[dic
     if wanted:
         chosen = {a: p for a, p in chosen.items() if a in wanted}
     return chosen, notes
+
+
+def single_assignment(path: Path, course: Course) -> str | None:
+    """The one assignment every student file under PATH maps to, if there is exactly one
+    (a class's submissions of one weekly assignment); None when files map to several
+    assignments or to none. Lets `grade` and `batch` grade that assignment alone instead
+    of reporting five missing notebooks per student."""
+    found = set()
+    for file in student_files(path):
+        meta = notebook_assignment(file) if file.suffix == ".ipynb" else None
+        aid = meta if meta in {a.id for a in course.assignments} else _name_match(file, course, path)
+        if aid is not None:
+            found.add(aid)
+        if len(found) > 1:
+            return None
+    return found.pop() if found else None

@@ -8,6 +8,7 @@ and report path quickly.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -217,11 +218,61 @@ def test_a_folder_named_for_an_assignment_grades_only_that_assignment():
 
 
 def test_a_student_folder_counts_missing_assignments(tmp_path, reference_dir):
-    shutil.copy(reference_dir / "01_tensors.py", tmp_path / "01_tensors.py")
+    # Two assignments (one alone would be inferred as the assignment being graded).
+    for name in ("01_tensors.py", "02_numpy_bridge.py"):
+        shutil.copy(reference_dir / name, tmp_path / name)
     done = autograder("grade", str(tmp_path), "--format", "json")
     data = json.loads(done.stdout)
     assert len(data["assignments"]) == 6
-    assert data["score"] == 10 < data["max_score"]
+    assert data["score"] == 20 < data["max_score"]
+
+
+def test_a_class_folder_of_one_assignment_grades_that_assignment_and_says_so(tmp_path, reference_dir):
+    for student in ("alice", "bob"):
+        (tmp_path / "class" / student).mkdir(parents=True)
+        shutil.copy(reference_dir / "02_numpy_bridge.py", tmp_path / "class" / student / "02_numpy_bridge.py")
+    done = autograder("grade", str(tmp_path / "class" / "alice"), "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert "grading 02_numpy_bridge only" in done.stderr
+    data = json.loads(done.stdout)
+    assert [a["id"] for a in data["assignments"]] == ["02_numpy_bridge"]
+    assert data["score"] == data["max_score"] == 10
+
+
+def test_one_assignment_is_inferred_only_when_every_file_agrees(tmp_path, course):
+    from autograder.mapping import single_assignment
+    for student, name in (("alice", "02_numpy_bridge.ipynb"), ("bob", "02_numpy_bridge.py")):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / name).write_text("{}" if name.endswith("ipynb") else "x = 1\n")
+    assert single_assignment(tmp_path, course) == "02_numpy_bridge"
+    (tmp_path / "carol").mkdir()
+    (tmp_path / "carol" / "03_autograd.py").write_text("x = 1\n")
+    assert single_assignment(tmp_path, course) is None
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert single_assignment(empty, course) is None
+
+
+@pytest.mark.parametrize("command", ["grade", "batch"])
+def test_an_empty_folder_is_a_one_line_usage_error(capsys, tmp_path, command):
+    code, out, err = run_cli(capsys, command, str(tmp_path), *(["--out", str(tmp_path / "o")] if command == "batch" else []))
+    assert code == 2 and out == ""
+    assert f"no submissions in {tmp_path}" in err and len(err.strip().splitlines()) == 1
+
+
+def test_check_needs_no_course_file_outside_the_repository(tmp_path, reference_dir):
+    """Students run `autograder check` on their notebook wherever it is: no course.yaml there."""
+    path = notebook_from(reference_source("01_tensors"), tmp_path / "my.ipynb", assignment="01_tensors")
+    env = {k: v for k, v in os.environ.items() if k != "AUTOGRADER_COURSE"}
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(path)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert not any((folder / "course.yaml").exists() for folder in (tmp_path, *tmp_path.parents))
+    assert done.returncode == 0, done.stderr
+    assert "Self-check for 01_tensors:" in done.stdout and "[FAIL]" not in done.stdout
+    unnamed = notebook_from("x = 1", tmp_path / "mine.ipynb")
+    done = subprocess.run([sys.executable, "-m", "autograder", "check", str(unnamed)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "pass --assignment ID" in done.stderr
 
 
 @pytest.mark.slow
