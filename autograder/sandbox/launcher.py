@@ -18,6 +18,7 @@ from collections import deque
 from pathlib import Path
 
 from autograder.sandbox import wire
+from autograder.sandbox.cgroups import SandboxCgroup, remove_stale_groups
 from autograder.sandbox.template import rss_anon
 
 OUTPUT_KEPT = 64 * 1024
@@ -58,6 +59,7 @@ class Template:
         self.home = tempfile.mkdtemp(prefix="autograder-template-")
         self.log = Path(self.home) / "template.log"
         self.ready = False
+        remove_stale_groups()
 
     def start(self) -> None:
         self.stop()
@@ -126,14 +128,17 @@ class Template:
 
     def close(self) -> None:
         self.stop()
-        shutil.rmtree(self.home, ignore_errors=True)
+        remove_tree(self.home)
+        remove_dying_groups(wait_s=2.0)
 
 
 class Link:
     """One running sandbox, as the grader sees it."""
 
-    def __init__(self, pgid: int, chan: socket.socket, out_fd: int, status_fd: int, scratch: str):
+    def __init__(self, pgid: int, chan: socket.socket, out_fd: int, status_fd: int, scratch: str,
+                 cgroup: SandboxCgroup | None = None):
         self.pgid, self.chan, self.out_fd, self.status_fd, self.scratch = pgid, chan, out_fd, status_fd, scratch
+        self.cgroup = cgroup
         self.chan.setblocking(False)
         self.output: deque[bytes] = deque()
         self.output_size = 0
@@ -186,6 +191,8 @@ class Link:
             self.exit = {"status": None, "cpu": 0.0}
         os.close(self.status_fd)
         self.status_fd = -1
+        if self.killed_for is None and self.cgroup is not None and self.cgroup.oom_killed():
+            self.killed_for = "memory"  # the kernel enforced the sandbox's memory limit
 
     def _watch_memory(self) -> None:
         now = time.monotonic()
@@ -272,14 +279,102 @@ class Link:
             if fd >= 0:
                 os.close(fd)
         self.out_fd = self.status_fd = -1
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        remove_tree(self.scratch)
+        if self.cgroup is not None and not self.cgroup.remove():
+            _dying_groups.append(self.cgroup)  # its processes are still exiting: removed later
+
+
+_dying_groups: list[SandboxCgroup] = []
+
+
+def remove_dying_groups(wait_s: float = 0.0) -> None:
+    end = time.monotonic() + wait_s
+    while True:
+        _dying_groups[:] = [g for g in _dying_groups if not g.remove()]
+        if not _dying_groups or time.monotonic() >= end:
+            return
+        time.sleep(0.02)
+
+
+def remove_tree(path: str) -> None:
+    """Remove a scratch folder whatever the student left in it: shutil.rmtree gives up
+    on a tree deeper than Python's recursion limit or on folders without write or search
+    permission, so its leftovers are removed by a loop that needs no recursion, and
+    `rm -rf` is the last resort. A folder that still cannot be removed is reported on
+    stderr, never ignored silently."""
+    if not os.path.lexists(path):
+        return
+    try:
+        shutil.rmtree(path, onerror=_allow_and_retry)
+    except (OSError, RecursionError):
+        pass
+    if os.path.lexists(path):
+        _remove_iteratively(path)
+    if os.path.lexists(path):
+        subprocess.run(["rm", "-rf", "--one-file-system", "--", path], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    if os.path.lexists(path):
+        print(f"autograder: could not remove the sandbox folder {path}", file=sys.stderr)
+
+
+def _allow_and_retry(function, path, exc_info) -> None:
+    if isinstance(exc_info[1], (PermissionError, RecursionError)):
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            function(path)
+        except (OSError, RecursionError):
+            pass
+
+
+def _remove_iteratively(top: str) -> None:
+    """Depth first with an explicit stack of open folder descriptors (no path grows
+    longer than one name, so depth is no limit)."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    stack, names = [os.open(top, flags)], [top]
+    try:
+        while stack:
+            fd = stack[-1]
+            try:
+                os.fchmod(fd, 0o700)
+            except OSError:
+                pass
+            inner = None
+            with os.scandir(fd) as entries:  # a duplicate, rewound each time
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        inner = entry.name
+                        break
+                    os.unlink(entry.name, dir_fd=fd)
+            if inner is not None:
+                stack.append(os.open(inner, flags, dir_fd=fd))
+                names.append(inner)
+                continue
+            os.close(stack.pop())
+            name = names.pop()
+            if stack:
+                os.rmdir(name, dir_fd=stack[-1])
+    except OSError:
+        pass
+    finally:
+        for fd in stack:
+            os.close(fd)
+    try:
+        os.rmdir(top)
+    except OSError:
+        pass
 
 
 def new_link(template: Template, config: dict) -> Link:
+    remove_dying_groups()
     scratch = tempfile.mkdtemp(prefix="autograder-sandbox-")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        os.chown(scratch, 65534, 65534)  # the sandbox drops to nobody and must own its scratch
-    config = {**config, "scratch": scratch, "env": sandbox_env(scratch, config["threads"])}
+        os.chown(scratch, 65534, 65534)  # where no private tmpfs covers it, nobody must own it
+    limits = config["limits"]
+    cgroup, cgroup_status = SandboxCgroup.create(config["threads"], int(limits["memory_mb"]),
+                                                 int(limits["max_processes"]))
+    config = {**config, "scratch": scratch, "env": sandbox_env(scratch, config["threads"]),
+              "tmpfs_mb": tmpfs_size_mb(limits), "cgroup": cgroup_status,
+              "cgroup_procs": cgroup.join_files() if cgroup is not None else []}
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     out_r, out_w = os.pipe()
     status_r, status_w = os.pipe()
@@ -290,10 +385,19 @@ def new_link(template: Template, config: dict) -> Link:
         ours.close()
         os.close(out_r)
         os.close(status_r)
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)
+        if cgroup is not None and not cgroup.remove():
+            _dying_groups.append(cgroup)
         raise
     finally:
         theirs.close()
         os.close(out_w)
         os.close(status_w)
-    return Link(pgid, ours, out_r, status_r, scratch)
+    return Link(pgid, ours, out_r, status_r, scratch, cgroup)
+
+
+def tmpfs_size_mb(limits: dict) -> int:
+    """Size of each private memory-backed folder (/dev/shm, /tmp, scratch): room for
+    DataLoader workers' batches and a checkpoint, bounded by the memory limit because
+    their contents are memory the sandbox is charged for."""
+    return max(64, min(int(limits["memory_mb"]) // 4, 1024))

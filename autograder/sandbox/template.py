@@ -5,7 +5,9 @@ It never runs a tensor operation, so neither CUDA nor torch's thread pools exist
 and a forked child may still initialise both. For each request from the grader (a JSON
 config plus three file descriptors: channel, output, exit status) it forks:
 
-    template -> setup (new session, new network + PID namespaces) -> reaper (PID 1 there)
+    template -> setup (joins the sandbox's cgroup, new session, new network, PID, mount
+                      and IPC namespaces, private /dev/shm, /tmp and scratch)
+             -> reaper (PID 1 there, mounts the namespace's own /proc)
              -> student (confined, then serves the channel)
 
 The setup process exits at once; the reaper waits for the student process, writes its
@@ -71,28 +73,54 @@ def main(control_fd: int, kit_parent: str = "") -> None:
 
 
 def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int) -> None:
-    from autograder.sandbox import confine
+    from autograder.sandbox import cgroups, confine, mounts
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()  # the grader kills the sandbox as one process group
-    network, pid_ns, warnings = confine.enter_namespaces()
+    warnings = cgroups.join(config.get("cgroup_procs") or [])
+    namespaces, more = confine.enter_namespaces()
+    warnings += more
+    private: list[str] = []
+    if namespaces["mount_namespace"]:
+        try:
+            private = mounts.make_private_mounts(config["scratch"], int(config["tmpfs_mb"]), mount_roots())
+            warnings += mounts.limit_shared_memory(int(config["tmpfs_mb"]))
+        except OSError as exc:
+            warnings.append(f"private /dev/shm, /tmp and scratch not (all) mounted: {exc}")
+    host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     if os.fork() != 0:
         os._exit(0)
+    private_proc = False
+    if namespaces["pid_namespace"] and private:
+        try:
+            mounts.mount_private_proc()  # as PID 1 of the new namespace
+            private_proc = True
+        except OSError as exc:
+            warnings.append(f"/proc shows the host's processes: {exc}")
+    namespaces.update(private_mounts=private, private_proc=private_proc, warnings=warnings)
     student = os.fork()
     if student == 0:
         os.close(status_fd)
         try:
-            run_student(config, chan_fd, out_fd, {"network": network, "warnings": warnings,
-                                                  "pid_namespace": pid_ns})
+            run_student(config, chan_fd, out_fd, namespaces, host_proc)
         finally:
             os._exit(0)
+    os.close(host_proc)
     os.close(chan_fd)
     os.close(out_fd)
     end = reap_until_student_ends(student, status_fd)
     if end is not None:
         os.write(status_fd, json.dumps(end).encode() + b"\n")
-    if not pid_ns:
+    if not namespaces["pid_namespace"]:
         os.killpg(0, signal.SIGKILL)  # no PID namespace: sweep the group (this process too)
     os._exit(0)  # as PID 1 of the namespace, this kills everything left in it
+
+
+def mount_roots() -> list[str]:
+    """What must stay reachable after the private mounts: the interpreter's folders and
+    the kit (Landlock narrows both down afterwards)."""
+    import autograder
+    from autograder.sandbox import confine
+    return [*confine.python_roots(), os.path.dirname(os.path.abspath(autograder.__file__))]
 
 
 def reap_until_student_ends(student: int, status_fd: int) -> dict | None:
@@ -117,13 +145,14 @@ def reap_until_student_ends(student: int, status_fd: int) -> dict | None:
             return None
 
 
-def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict) -> None:
+def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict, host_proc: int) -> None:
     import resource
     import tempfile
 
     import torch
 
     from autograder.sandbox import child, confine, wire
+    global_pid = _global_pid(host_proc)  # the grader watches this process's memory by it
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os.dup2(out_fd, 1)
@@ -144,40 +173,67 @@ def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict) -> No
     tempfile.tempdir = scratch
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p)]
 
+    private = namespaces["private_mounts"]
     isolation = {"backend": "sandbox", "network": namespaces["network"],
-                 "pid_namespace": namespaces["pid_namespace"]}
+                 "pid_namespace": namespaces["pid_namespace"], "private_mounts": private,
+                 "private_proc": namespaces["private_proc"], "cgroup": config.get("cgroup", "unavailable")}
     warnings = list(namespaces["warnings"])
-    rlimits, more = confine.set_rlimits(config["limits"], device)
+    rlimits, more = confine.set_rlimits(config["limits"], device, bool(config.get("cgroup_procs")))
     warnings += more
     import autograder
     package_dir = os.path.dirname(os.path.abspath(autograder.__file__))
     kit_files = [os.path.join(package_dir, f) for f in ("__init__.py", "submission.py", "probes.py")]
-    readable = confine.readable_roots(config["secrets"], package_dir) + [os.path.join(package_dir, "sandbox")]
+    readable = [*confine.readable_roots(config["secrets"], package_dir), os.path.join(package_dir, "sandbox"),
+                *confine.ETC_READABLE, *confine.SYS_READABLE, *confine.proc_readable(namespaces["private_proc"])]
     devices = list(confine.DEVICE_FILES)
     if device.startswith("cuda"):
+        readable += confine.cuda_readable()
         devices += [os.path.join("/dev", n) for n in os.listdir("/dev") if n.startswith("nvidia")]
+    if "/dev/shm" not in private:
+        warnings.append("/dev/shm is the host's: files there are shared with other sandboxes")
     landlock, more = confine.apply_landlock(readable, [scratch, "/dev/shm"], kit_files, devices)
     warnings += more
-    python_roots = [sys.base_prefix, sys.prefix, os.path.dirname(torch.__file__)]
-    user, more = confine.drop_user(python_roots, landlock.startswith("abi"))
+    user, more = confine.drop_user(confine.python_roots(), landlock.startswith("abi"))
     warnings += more
-    isolation.update({"landlock": landlock, "rlimits": rlimits, "user": user, "warnings": warnings})
+    problem = confine.join_fresh_keyring()
+    if problem:
+        warnings.append(problem)
+    # without a PID namespace only the process group holds the sandbox together
+    seccomp = confine.install_seccomp(() if namespaces["pid_namespace"] else ("setsid",))
+    isolation.update({"landlock": landlock, "rlimits": rlimits, "user": user, "seccomp": seccomp,
+                      "capabilities": _effective_capabilities(), "warnings": warnings})
 
     torch.set_num_threads(threads)
     try:
         torch.set_num_interop_threads(threads)
     except RuntimeError:
         pass
-    try:
-        global_pid = int(os.readlink("/proc/self"))
-    except (OSError, ValueError):
-        global_pid = os.getpid()
     sock = socket.socket(fileno=chan_fd)
     hello = {"hello": True, "isolation": isolation, "pid": global_pid, "rss": rss_anon(),
              "cpu_limit": resource.getrlimit(resource.RLIMIT_CPU)[0]}
     wire.send_frame(sock, hello)
     sock.detach()
     child.serve(chan_fd, int(config["reply_budget"]))
+
+
+def _global_pid(host_proc: int) -> int:
+    try:
+        return int(os.readlink("self", dir_fd=host_proc))
+    except (OSError, ValueError):
+        return os.getpid()
+    finally:
+        os.close(host_proc)
+
+
+def _effective_capabilities() -> str:
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("CapEff:"):
+                value = int(line.split()[1], 16)
+                return "none" if value == 0 else hex(value)
+    except (OSError, ValueError):
+        pass
+    return "unknown"
 
 
 def rss_anon(pid: int | str = "self") -> int:
