@@ -1,18 +1,25 @@
 """The grader's accuracy check for 05_training.
 
 The student's own `train` fits the student's own `CifarLeNet` on a grader-chosen
-training subset, with the budget from course.yaml (`accuracy:`). The grader then measures
-accuracy itself: held-out images go into the student's space *without* labels, logits
-come back, and they are compared with labels that never leave this process. Finally the
-student's `evaluate` runs on a separate labelled validation subset and must agree with
-the grader's own measurement on that subset.
+training subset, with the budget from course.yaml (`accuracy:`). Then the trained
+weights come back to the grader (fetched tensors: data) and the grader runs them in its
+own LeNet, in this process, on held-out images that never enter the sandbox. Those
+images are drawn with a key students cannot know (`heldout_key`): fresh renders of the
+offline set's distribution, or for real CIFAR-10 its test images perturbed (shift, flip,
+contrast, noise), so neither regenerating the offline set nor memorising CIFAR-10's
+public test set is a way to pass. Finally the student's `evaluate` runs on a separate
+labelled validation subset and must agree with the grader's own measurement there.
 
 The pass mark comes from a calibration file (`autograder calibrate`, see calibration.py):
-the reference solution's accuracy distribution under the same budget, dataset and device.
+the reference solution's accuracy distribution under the same budget, dataset, device
+and held-out procedure.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +32,16 @@ from autograder.course import CourseError
 from autograder.submission import StudentCodeError
 
 CALIBRATION_SCHEMA = "autograder.calibration/1"
-# The labelled images for the evaluate check; drawn from the test split, apart from the
-# held-out images, so neither set is one the model trained on.
+# The labelled images for the evaluate check; drawn from the test split, so not images
+# the model trained on.
 VALIDATION_SIZE = 500
-PREDICT_BATCH = 250
+GRADER_BATCH = 250
+# Set it (a CI secret, never in course.yaml or a student bundle) to make the held-out
+# draw repeatable across runs; unset, every grading process draws its own.
+HELDOUT_SECRET_ENV = "AUTOGRADER_HELDOUT_SECRET"
+_PROCESS_KEY = secrets.randbits(128)
+# Largest shift, in pixels, of a perturbed CIFAR-10 held-out image.
+MAX_SHIFT = 2
 BUDGET_KEYS = ("train_size", "test_size", "epochs", "batch_size", "lr", "momentum")
 # The lesson's CIFAR-10 LeNet, for submissions that do not define `CifarLeNet` themselves
 # (05_training's exercises are the loop, not the model): built in the student's space
@@ -127,6 +140,49 @@ def _split(course, kind: str, train: bool):
     return _split_cache[key]
 
 
+def heldout_key() -> int:
+    """The grader-side secret the held-out draw mixes in: the course secret from
+    $AUTOGRADER_HELDOUT_SECRET when set, else this process's own random key. Nothing
+    shipped to students (data.py, the seeds) determines it."""
+    text = os.environ.get(HELDOUT_SECRET_ENV, "")
+    if text:
+        return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:16], "big")
+    return _PROCESS_KEY
+
+
+def perturb_images(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each uint8 HWC image shifted by up to MAX_SHIFT pixels (edges repeated), flipped
+    left-right half the time, with its contrast, brightness and noise jittered: the same
+    class to a person, never byte-equal to the public original."""
+    n, height, width = images.shape[:3]
+    pad = MAX_SHIFT
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode="edge")
+    dy, dx = rng.integers(0, 2 * pad + 1, (2, n))
+    shifted = np.stack([padded[i, dy[i]:dy[i] + height, dx[i]:dx[i] + width] for i in range(n)])
+    flip = rng.random(n) < 0.5
+    shifted[flip] = shifted[flip, :, ::-1]
+    out = shifted.astype(np.float32)
+    mean = out.mean(axis=(1, 2, 3), keepdims=True)
+    contrast = rng.uniform(0.85, 1.15, (n, 1, 1, 1)).astype(np.float32)
+    brightness = rng.uniform(-10, 10, (n, 1, 1, 1)).astype(np.float32)
+    out = (out - mean) * contrast + mean + brightness
+    out += rng.standard_normal(out.shape, dtype=np.float32) * 4.0
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def heldout_images(course, seed: int, kind: str, test_split, test_indices) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out set for this seed under the grader's key (see the module docstring)."""
+    rng = np.random.default_rng([heldout_key(), int(seed), 2])
+    count = course.accuracy.test_size
+    if kind == "synthetic":
+        images, labels = data.fresh_synthetic_split(count, rng)
+    else:
+        indices = np.asarray(test_indices, dtype=np.int64)
+        images = perturb_images(np.asarray(test_split.data)[indices], rng)
+        labels = np.asarray(test_split.targets, dtype=np.int64)[indices]
+    return data.preprocess_images(images), torch.as_tensor(labels)
+
+
 def grader_subsets(course, seed: int, kind: str) -> dict:
     """The seed's training subset, held-out set and validation set, as preprocessed
     tensors: {"train": (images, labels), "heldout": ..., "validation": ...}."""
@@ -144,19 +200,34 @@ def grader_subsets(course, seed: int, kind: str) -> dict:
     test_order = np.random.default_rng([int(seed), 1]).permutation(len(test_split))
     return {
         "train": data.dataset_tensors(train_split, train_order[:settings.train_size]),
-        "heldout": data.dataset_tensors(test_split, test_order[:settings.test_size]),
+        "heldout": heldout_images(course, seed, kind, test_split, test_order[:settings.test_size]),
         "validation": data.dataset_tensors(test_split, test_order[settings.test_size:needed]),
     }
 
 
-def _grader_accuracy(submission, model, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Accuracy from logits computed in the student's space on label-free images."""
-    logits = submission.fetch(submission.helper("predict_logits", model, images, PREDICT_BATCH))
-    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (len(labels), len(data.CIFAR10_CLASSES)):
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise StudentCodeError(f"CifarLeNet's output for {len(labels)} images has shape {shape}, "
-                               f"expected ({len(labels)}, 10)", "ValueError")
-    return int((logits.float().argmax(dim=1) == labels).sum()) / len(labels)
+def trained_lenet_weights(submission, model) -> tuple[list | None, str]:
+    """The trained model's parameters, fetched as data, if they fit the lesson's CIFAR
+    LeNet (else None and why): the grader evaluates them in its own LeNet."""
+    from autograder.tests_hidden._reference import CIFAR_SHAPES
+    params = submission.fetch(submission.helper("parameters_of", model))
+    shapes = [tuple(p.shape) if isinstance(p, torch.Tensor) else type(p).__name__
+              for p in (params if isinstance(params, (list, tuple)) else [])]
+    if shapes != CIFAR_SHAPES or not all(p.is_floating_point() for p in params):
+        return None, (f"the trained model's parameters have shapes {shapes}; the grader evaluates the "
+                      f"weights in its own copy of the lesson's CIFAR LeNet, whose parameters() are "
+                      f"{CIFAR_SHAPES} (conv 3->6 k5, conv 6->16 k5, Linear 400->120->84->10)")
+    return [p.detach().float() for p in params], ""
+
+
+def grader_accuracy(weights, images: torch.Tensor, labels: torch.Tensor) -> float:
+    """Accuracy of the lesson's LeNet with these weights, computed in this process."""
+    from autograder.tests_hidden._reference import lenet_forward
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(labels), GRADER_BATCH):
+            logits = lenet_forward(weights, images[start:start + GRADER_BATCH])
+            correct += int((logits.argmax(dim=1) == labels[start:start + GRADER_BATCH]).sum())
+    return correct / len(labels)
 
 
 def _reported_accuracy(result) -> float | None:
@@ -189,12 +260,15 @@ def train_and_measure(submission, course, seed: int, device=None, dataset_kind: 
     history = submission.call("train", model, loader, criterion, optimizer, device, settings.epochs)
     train_seconds = time.perf_counter() - started
 
-    heldout_accuracy = _grader_accuracy(submission, model, *subsets["heldout"])
+    weights, model_problem = trained_lenet_weights(submission, model)
     validation_images, validation_labels = subsets["validation"]
-    validation_accuracy = _grader_accuracy(submission, model, validation_images, validation_labels)
+    heldout_accuracy = grader_accuracy(weights, *subsets["heldout"]) if weights else 0.0
+    validation_accuracy = grader_accuracy(weights, validation_images, validation_labels) if weights else 0.0
     details = {"dataset": kind, "device": str(device), "seed": int(seed), "budget": budget_of(course),
-               "model": model_source,
+               "model": model_source, "heldout": "fresh renders" if kind == "synthetic" else "perturbed test images",
                "train_history": history if isinstance(history, dict) else None}
+    if model_problem:
+        details["model_problem"] = model_problem
     student_accuracy = None
     try:
         validation_loader = submission.helper("tensor_loader", validation_images, validation_labels,

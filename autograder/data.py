@@ -401,12 +401,25 @@ def dataset_tensors(dataset, indices) -> tuple[torch.Tensor, torch.Tensor]:
     """(images, labels) of a CIFAR10-like dataset at `indices`, preprocessed exactly as
     `lesson_transform` does but in one vectorised step (per-image PIL is slow)."""
     indices = np.asarray(indices, dtype=np.int64)
-    data = np.asarray(dataset.data)[indices]
-    images = torch.from_numpy(data).float().div_(255)
-    images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
-    images = images.sub_(0.5).div_(0.5).contiguous()
+    images = preprocess_images(np.asarray(dataset.data)[indices])
     labels = torch.as_tensor(np.asarray(dataset.targets, dtype=np.int64)[indices])
     return images, labels
+
+
+def fresh_synthetic_split(count: int, rng: np.random.Generator):
+    """`count` new images of the offline set's distribution, balanced over the classes,
+    drawn from `rng`: (images uint8 [N, 32, 32, 3] HWC, labels int64 [N]), the layout of
+    `SyntheticCIFAR10.data` and `.targets`. The grader draws its held-out images this way
+    from a generator students cannot reproduce, so no copy of them exists anywhere else."""
+    labels = _balanced_labels(int(count), rng)
+    return render_images(labels, rng), labels.astype(np.int64)
+
+
+def preprocess_images(data: np.ndarray) -> torch.Tensor:
+    """uint8 HWC (or HW) images -> float [N, C, H, W] in [-1, 1], as `lesson_transform` does."""
+    images = torch.from_numpy(np.ascontiguousarray(data)).float().div_(255)
+    images = images.unsqueeze(1) if images.dim() == 3 else images.permute(0, 3, 1, 2)
+    return images.sub_(0.5).div_(0.5).contiguous()
 
 
 def run_prepare(args, course) -> int:

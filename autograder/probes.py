@@ -407,3 +407,138 @@ def apply(fn, *args, **kwargs):
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "torch", "nn")]
+
+
+# == 05_training / 06_cuda: probes whose evidence the grader can check =======================
+# (issue 10, part B). Tests of the training loop and of device handling read what these
+# leave behind through facts the grader decides: parameters and gradients it recomputes,
+# returned losses it recomputes, and tensor facts read with accessors captured here at
+# import, before any student code runs (Tensor.device and friends are Python-level
+# attributes a student can replace or a subclass can override; the C descriptors are not).
+_exact_type = type
+_TENSOR_TYPES = (torch.Tensor, nn.Parameter)
+_C_DEVICE = torch._C.TensorBase.__dict__["device"].__get__
+_C_SHAPE = torch._C.TensorBase.__dict__["shape"].__get__
+_C_DTYPE = torch._C.TensorBase.__dict__["dtype"].__get__
+_MODULE_DICT = object.__getattribute__
+
+
+class ModeScaledClassifier(nn.Module):
+    """Flatten + Linear whose scores are multiplied by a grader-chosen factor that
+    depends on the mode (train/eval) and on whether autograd is on. The factor is visible
+    in everything downstream (the loss, its gradients, the parameters after a step), so
+    the grader, replaying a loop on its own copy, sees which mode each forward ran in
+    without asking this object. `scales`: [train+grad, train+no_grad, eval+grad, eval+no_grad]."""
+
+    def __init__(self, in_features, num_classes, scales):
+        super().__init__()
+        self.linear = nn.Linear(int(in_features), int(num_classes))
+        self.scales = [float(s) for s in scales]
+
+    def scale(self):
+        return self.scales[(0 if self.training else 2) + (0 if torch.is_grad_enabled() else 1)]
+
+    def forward(self, x):
+        return self.linear(x.flatten(1)) * self.scale()
+
+
+def mode_scaled_classifier(in_features, num_classes, scales):
+    return ModeScaledClassifier(in_features, num_classes, scales)
+
+
+def load_parameters(model, values):
+    """Write grader-chosen values into the model's parameters (in parameters() order)."""
+    params = list(model.parameters())
+    if len(params) != len(values):
+        raise ValueError(f"load_parameters: {len(values)} values for {len(params)} parameters")
+    with torch.no_grad():
+        for p, v in zip(params, values):
+            p.copy_(v)
+    return model
+
+
+def tensor_facts(value):
+    """Exact type, device, shape and dtype of a value, read with the C accessors captured
+    at import: a tensor subclass, or a patched torch.Tensor.device, cannot change them.
+    `exact` is False for anything that is not a plain torch.Tensor / nn.Parameter."""
+    kind = _exact_type(value)
+    if kind not in _TENSOR_TYPES:
+        return {"exact": False, "type": f"{kind.__module__}.{kind.__qualname__}"}
+    return {"exact": True, "type": f"{kind.__module__}.{kind.__qualname__}",
+            "device": str(_C_DEVICE(value)), "shape": list(_C_SHAPE(value)),
+            "dtype": str(_C_DTYPE(value)).rsplit(".", 1)[-1]}
+
+
+def module_tensor_facts(model):
+    """tensor_facts of every parameter and buffer, walking the modules' own tables
+    (`_modules`, `_parameters`, `_buffers`) rather than methods a subclass may override."""
+    facts = {"parameters": [], "buffers": []}
+    pending = [model]
+    while pending:
+        module = pending.pop(0)
+        if not isinstance(module, nn.Module):
+            return {"module": False, "type": f"{_exact_type(module).__qualname__}"}
+        for table, key in (("_parameters", "parameters"), ("_buffers", "buffers")):
+            for value in _MODULE_DICT(module, table).values():
+                if value is not None:
+                    facts[key].append(tensor_facts(value))
+        pending.extend(m for m in _MODULE_DICT(module, "_modules").values() if m is not None)
+    facts["module"] = True
+    return facts
+
+
+# What the device-checking parts saw, kept here rather than on the objects: an attribute
+# on the model is one assignment away from a forged record.
+_DEVICE_LOG: "dict[int, list]" = {}
+
+
+def _log_device(owner, entry):
+    _DEVICE_LOG.setdefault(id(owner), []).append(entry)
+
+
+class DeviceCheckingModel(nn.Module):
+    """Linear classifier that logs, for every input, whether it is a plain tensor on the
+    model's own device (C accessors). It does not crash on a wrong device, so the labels'
+    test still sees the labels when the inputs were left behind."""
+
+    def __init__(self, in_features, num_classes, seed=0):
+        super().__init__()
+        self.linear = nn.Linear(int(in_features), int(num_classes))
+        seeded_init(self, seed)
+
+    def forward(self, x):
+        weight = _MODULE_DICT(self.linear, "_parameters")["weight"]
+        same = _exact_type(x) in _TENSOR_TYPES and _C_DEVICE(x) == _C_DEVICE(weight)
+        _log_device(self, {"input_on_model_device": bool(same), "input": tensor_facts(x)})
+        if not same:
+            x = x.to(_C_DEVICE(weight))
+        return self.linear(x.flatten(1))
+
+
+class DeviceCheckingCriterion(nn.Module):
+    """Cross-entropy that logs whether outputs and labels are plain tensors on one device;
+    on "meta" (no values) it returns a CPU stand-in so .backward() and .item() work."""
+
+    def forward(self, outputs, labels):
+        plain = _exact_type(outputs) in _TENSOR_TYPES and _exact_type(labels) in _TENSOR_TYPES
+        same = plain and _C_DEVICE(outputs) == _C_DEVICE(labels)
+        _log_device(self, {"labels_on_output_device": bool(same), "labels": tensor_facts(labels),
+                           "outputs": tensor_facts(outputs)})
+        if same and _C_DEVICE(outputs).type != "meta":
+            return nn.functional.cross_entropy(outputs, labels)
+        return torch.zeros((), requires_grad=True)
+
+
+def device_checking_model(in_features, num_classes, seed=0, device="cpu"):
+    return DeviceCheckingModel(in_features, num_classes, seed).to(device)
+
+
+def device_checking_criterion():
+    return DeviceCheckingCriterion()
+
+
+def device_log(model, criterion):
+    return {"model": list(_DEVICE_LOG.get(id(model), [])), "criterion": list(_DEVICE_LOG.get(id(criterion), []))}
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "torch", "nn")]

@@ -1,11 +1,15 @@
 """The accuracy check of 05_training on the offline dataset, against the committed
 calibration: the reference clears the threshold on every seed, each broken training loop
-falls below it, held-out labels never reach the student's space, and the student's
-evaluate must agree with the grader's own measurement."""
+falls below it, held-out images and labels never reach the student's space (the trained
+weights come back and are evaluated grader-side), the held-out draw depends on a key
+students cannot know, and the student's evaluate must agree with the grader's own
+measurement."""
 from __future__ import annotations
 
 import dataclasses
 import json
+
+import numpy as np
 
 import pytest
 import torch
@@ -15,6 +19,15 @@ from autograder.load import load_code
 from autograder.submission import InProcessSubmission, namespace_from_source
 
 SEEDS = list(range(10))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fixed_heldout_key():
+    """One course secret for this module: the held-out draw (hence every accuracy here)
+    repeats from run to run, as it does for a course that sets the secret."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(accuracy.HELDOUT_SECRET_ENV, "the kit's own tests")
+        yield
 
 # Each broken loop is the reference `train` with one mistake; appended to the reference
 # source, it replaces the reference definition.
@@ -125,27 +138,58 @@ def test_the_correct_loop_template_itself_learns(course, reference_source, refer
     assert result.passed and abs(result.grader_accuracy - reference_results[0].grader_accuracy) < 0.05
 
 
-def test_a_linear_model_does_clearly_worse_than_lenet(course, reference_source, reference_results):
-    """The offline set needs convolutional features: softmax regression on the pixels,
-    trained by the same loop and budget, stays far below LeNet."""
+def test_a_model_that_is_not_the_lesson_lenet_scores_zero(course, reference_source):
+    """The grader evaluates the trained weights in its own LeNet: softmax regression on the
+    pixels has no such weights, so it scores 0 with a message saying why."""
     linear = reference_source + "\ndef CifarLeNet():\n    return nn.Sequential(nn.Flatten(), nn.Linear(3072, 10))\n"
     result = _measure(course, linear, 0)
     assert result.details["model"] == "submission's CifarLeNet"
-    assert not result.passed
-    assert result.grader_accuracy < min(r.grader_accuracy for r in reference_results.values()) - 0.3
+    assert not result.passed and result.grader_accuracy == 0.0
+    problem = result.details["model_problem"]
+    assert "(10, 3072)" in problem and "own copy of the lesson's CIFAR LeNet" in problem
 
 
-def test_held_out_labels_never_enter_the_student_space(course, reference_source):
-    """Only training labels and the validation labels for evaluate are sent."""
+def test_held_out_images_and_labels_never_enter_the_student_space(course, reference_source):
+    """Only the training images/labels and the validation set for evaluate are sent; the
+    model is never asked for logits: its weights are fetched and evaluated here."""
     submission = RecordingSubmission(namespace_from_source(reference_source))
     accuracy.train_and_measure(submission, course, 7, device="cpu")
     subsets = accuracy.grader_subsets(course, 7, "synthetic")
     heldout_images, heldout_labels = subsets["heldout"]
-    sent_labels = [t for _, t in submission.sent if t.dtype == torch.int64]
-    assert sent_labels and all(not (t.shape == heldout_labels.shape and torch.equal(t, heldout_labels))
-                               for t in sent_labels)
-    predict = [t for name, t in submission.sent if name == "predict_logits"]
-    assert any(torch.equal(t, heldout_images) for t in predict)
+    sent = [t for _, t in submission.sent]
+    assert any(torch.equal(t, subsets["train"][0]) for t in sent if t.shape == subsets["train"][0].shape)
+    assert not any(t.shape == heldout_images.shape and torch.equal(t, heldout_images) for t in sent)
+    assert not any(t.shape == heldout_labels.shape and torch.equal(t, heldout_labels) for t in sent)
+    assert not any(name == "predict_logits" for name, _ in submission.sent)
+
+
+def test_heldout_draw_is_keyed_by_the_grader_secret(course, monkeypatch):
+    """Same key, same held-out set; another key (or none: a per-process key) another one,
+    and no held-out image is a copy of a public one (the offline test split)."""
+    first = accuracy.grader_subsets(course, 3, "synthetic")["heldout"]
+    again = accuracy.grader_subsets(course, 3, "synthetic")["heldout"]
+    assert torch.equal(first[0], again[0]) and torch.equal(first[1], again[1])
+    monkeypatch.setenv(accuracy.HELDOUT_SECRET_ENV, "another course")
+    other = accuracy.grader_subsets(course, 3, "synthetic")["heldout"]
+    assert not torch.equal(first[0], other[0])
+    monkeypatch.delenv(accuracy.HELDOUT_SECRET_ENV)
+    assert accuracy.heldout_key() == accuracy._PROCESS_KEY
+    public = accuracy._split(course, "synthetic", False)
+    public_rows = {row.tobytes() for row in np.asarray(public.data).reshape(len(public.data), -1)}
+    ours = ((first[0].permute(0, 2, 3, 1) * 0.5 + 0.5) * 255).round().to(torch.uint8).numpy()
+    assert not any(row.tobytes() in public_rows for row in ours.reshape(len(ours), -1))
+    assert np.bincount(first[1].numpy()).tolist() == [len(first[1]) // 10] * 10  # balanced classes
+
+
+def test_cifar10_heldout_images_are_perturbed_copies(course):
+    """Real CIFAR-10 cannot be re-drawn: its test images are shifted, flipped and jittered
+    with the grader's key, so no held-out image equals its public original."""
+    public = np.asarray(accuracy._split(course, "synthetic", False).data)[:200]  # CIFAR-10's layout
+    perturbed = accuracy.perturb_images(public, np.random.default_rng([accuracy.heldout_key(), 0]))
+    assert perturbed.shape == public.shape and perturbed.dtype == np.uint8
+    assert not any(np.array_equal(a, b) for a, b in zip(perturbed, public))
+    mean_change = np.abs(perturbed.astype(int) - public.astype(int)).mean()
+    assert 2 < mean_change < 60, mean_change  # changed, yet the same picture
 
 
 def test_disagreeing_or_broken_evaluate_is_reported(course, reference_source):

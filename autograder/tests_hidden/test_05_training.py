@@ -1,11 +1,15 @@
 """Hidden tests of 05_training: the loss, the grad_fn chain, SGD by hand and with
 torch.optim, the image transforms, and the training/evaluation loops' behaviour.
 
-The loops are run on kit models that record what happened (probes.RecordingClassifier,
-RecordingCrossEntropy, RecordingSGD); the grader recomputes each step itself from the
-recorded weights and batches, so each mistake shows up in its own test: gradients not
-zeroed, optimizer.step() missing, the wrong mode, autograd left on, a batch-size-4
-assumption. The accuracy tests train the student's own LeNet (autograder.accuracy)."""
+Every verdict rests on values the grader fetched and checked itself (docs/SECURITY.md):
+the loops run on kit models whose parameters the grader wrote, and the grader replays
+the loop on its own copy (_training_replay) to see, from the parameters and gradients it
+fetches afterwards, whether gradients were zeroed, optimizer.step() called and train mode
+set. The model's scores carry a grader-chosen factor per mode and autograd state, so the
+mode and no_grad show up in numbers the grader recomputes (the parameters after a step,
+the loss evaluate returns), not in records the student's code could write. The accuracy
+tests train the student's own LeNet and evaluate the fetched weights grader-side
+(autograder.accuracy)."""
 from __future__ import annotations
 
 import weakref
@@ -20,6 +24,7 @@ from autograder.expect import (check, describe, expect_array, expect_close, expe
                                expect_tensor, fail)
 from autograder.submission import SubmissionFault, grad_fn_name
 from autograder.tests_hidden import _reference as ref
+from autograder.tests_hidden import _training_replay as replay
 
 FEATURES = (3, 4, 4)  # image-like inputs, small enough to record every batch
 
@@ -33,27 +38,6 @@ def _batches(rng, count, classes, learnable=False):
     else:
         labels = torch.randint(0, classes, (count,), generator=rng)
     return inputs, labels
-
-
-def _recording_run(submission, rng, *, epochs=2, batch_size=4, batches=3, classes=3, lr=0.1,
-                   start_in_eval=False):
-    """Run the student's train() on recording parts; returns (history, records, data)."""
-    inputs, labels = _batches(rng, batch_size * batches, classes)
-    model = submission.helper("recording_classifier", int(np.prod(FEATURES)), classes, ref.new_seed(rng))
-    if start_in_eval:  # as evaluate() leaves it: train() must switch back itself
-        submission.helper("set_training", model, False)
-    criterion = submission.helper("recording_cross_entropy")
-    optimizer = submission.helper("recording_sgd", model, lr)
-    loader = submission.helper("tensor_loader", inputs, labels, batch_size)
-    history = submission.call("train", model, loader, criterion, optimizer, "cpu", epochs)
-    records = submission.fetch(submission.helper("classifier_records", model, criterion, optimizer))
-    return history, records, (inputs, labels, batch_size, batches)
-
-
-def _batch_labels(data, forward_index):
-    inputs, labels, batch_size, batches = data
-    start = (forward_index % batches) * batch_size
-    return labels[start:start + batch_size]
 
 
 # -- loss and graph ------------------------------------------------------------------------------
@@ -213,45 +197,66 @@ def test_display_image_values(submission, rng):
 
 
 # -- the training loop ---------------------------------------------------------------------------
+IN_FEATURES = int(np.prod(FEATURES))
+
+
+def _scaled_model(submission, rng, classes, *, scales=None):
+    """A ModeScaledClassifier in the student's space with grader-drawn weights and factors."""
+    scales = scales or replay.random_scales(rng)
+    init = replay.random_parameters(IN_FEATURES, classes, rng)
+    model = submission.helper("mode_scaled_classifier", IN_FEATURES, classes, scales)
+    submission.helper("load_parameters", model, init)
+    return model, init, scales
+
+
+def _loop_run(submission, rng, *, epochs=2, batch_size=4, batches=3, classes=3, lr=0.1):
+    """Run the student's train() on a model that arrives in eval mode (as evaluate leaves
+    it); returns (history, the replays the fetched parameters match, epochs * batches)."""
+    inputs, labels = _batches(rng, batch_size * batches, classes)
+    model, init, scales = _scaled_model(submission, rng, classes)
+    submission.helper("set_training", model, False)
+    loader = submission.helper("tensor_loader", inputs, labels, batch_size)
+    history = submission.call("train", model, loader, submission.helper("cross_entropy"),
+                              submission.helper("sgd", model, lr), "cpu", epochs)
+    params = submission.fetch(submission.helper("parameters_of", model))
+    grads = submission.fetch(submission.helper("grads_of", model))
+    replays = replay.all_replays(init, scales, replay.fixed_batches(inputs, labels, batch_size), epochs, lr)
+    matches = replay.matching(replays, params, grads)
+    check(bool(matches), f"after train(..., epochs={epochs}) on {batches} batches, the model's parameters and "
+                         f"gradients match no training loop the grader can reproduce; expected, for every batch "
+                         f"in order: optimizer.zero_grad(), outputs = model(inputs), loss = criterion(outputs, "
+                         f"labels), loss.backward(), optimizer.step()")
+    return history, matches, epochs * batches
+
+
 @pytest.mark.points(1.5)
 @pytest.mark.category("behaviour")
 def test_train_zeroes_grads(submission, rng):
     """train zeroes the gradients every step (no accumulation across batches)"""
-    _, records, data = _recording_run(submission, rng)
-    backwards = records["backwards"]
-    check(len(backwards) >= 2, f"train(...) ran loss.backward() {len(backwards)} time(s) for "
-                               f"{data[3] * 2} batches; expected one backward per batch")
-    for step, entry in enumerate(backwards):
-        forward = records["forwards"][entry["forward"]]
-        expected, _ = ref.classifier_grads(forward["params"], forward["inputs"], _batch_labels(data, entry["forward"]))
-        for got, want in zip(entry["grads"], expected):
-            if got.shape != want.shape or not torch.allclose(got, want, atol=1e-5, rtol=1e-4):
-                fail(f"at training step {step + 1}, the gradients were not those of that batch alone "
-                     f"(largest difference {float((got - want).abs().max()):.4g}); call "
-                     f"optimizer.zero_grad() every step, before loss.backward()")
+    _, matches, steps = _loop_run(submission, rng)
+    check(any(m.zero_grad for m in matches),
+          f"after train(...) ({steps} batches), the parameters are those of {matches[0].describe()}: the "
+          f"gradients added up across batches; call optimizer.zero_grad() every step, before loss.backward()")
 
 
 @pytest.mark.points(1.5)
 @pytest.mark.category("behaviour")
 def test_train_calls_step(submission, rng):
     """train calls optimizer.step() once per batch"""
-    _, records, data = _recording_run(submission, rng)
-    expected = data[3] * 2
-    check(records["steps"] == expected,
-          f"train(..., epochs=2) on {data[3]} batches called optimizer.step() {records['steps']} times; "
-          f"expected {expected} (once per batch, after loss.backward())")
+    _, matches, steps = _loop_run(submission, rng)
+    check(any(m.step for m in matches),
+          f"after train(...) ({steps} batches), the parameters had not moved: {matches[0].describe()}; "
+          f"call optimizer.step() once per batch, after loss.backward()")
 
 
 @pytest.mark.points(1.5)
 @pytest.mark.category("behaviour")
 def test_train_mode(submission, rng):
     """train puts the model in training mode, even when it arrives in eval mode"""
-    _, records, _ = _recording_run(submission, rng, start_in_eval=True)
-    forwards = records["forwards"]
-    check(bool(forwards), "train(...) never called the model")
-    in_eval = sum(1 for f in forwards if not f["training"])
-    check(in_eval == 0, f"{in_eval} of {len(forwards)} forward passes in train(...) ran in eval mode; "
-                        f"call model.train() at the start of train (evaluate leaves the model in eval mode)")
+    _, matches, _ = _loop_run(submission, rng)
+    check(any(m.train_mode for m in matches),
+          "train(...) ran the model in eval mode (the parameters are those of a loop without model.train()); "
+          "call model.train() at the start of train (evaluate leaves the model in eval mode)")
 
 
 @pytest.mark.points(1)
@@ -259,28 +264,22 @@ def test_train_mode(submission, rng):
 def test_train_history(submission, rng):
     """train returns {"loss": [...], "accuracy": [...]} per epoch, matching what it computed"""
     epochs = 3
-    history, records, data = _recording_run(submission, rng, epochs=epochs)
+    history, matches, _ = _loop_run(submission, rng, epochs=epochs)
     check(isinstance(history, dict) and {"loss", "accuracy"} <= set(history),
           f"train(...) returned {describe(history)}; expected a dict with keys 'loss' and 'accuracy'")
-    batches = data[3]
-    calls = records["losses"]
-    check(len(calls) == batches * epochs, f"train(..., epochs={epochs}) computed the loss {len(calls)} "
-                                          f"times; expected {batches * epochs} (once per batch)")
     for key in ("loss", "accuracy"):
         check(isinstance(history[key], (list, tuple)) and len(history[key]) == epochs,
               f"train(..., epochs={epochs}) returned history[{key!r}] = {describe(history[key])}; "
               f"expected a list with one number per epoch")
+    run = matches[0]  # the loop the student's code ran, as the grader replayed it
     for e in range(epochs):
-        epoch = calls[e * batches:(e + 1) * batches]
-        loss = sum(c["loss"] for c in epoch) / batches
-        correct = sum(int((c["predicted"] == c["labels"]).sum()) for c in epoch)
-        accuracy = correct / sum(len(c["labels"]) for c in epoch)
         value = expect_number(history["loss"][e], what=f"history['loss'][{e}]")
-        check(abs(value - loss) < 1e-4, f"history['loss'][{e}] is {value:.5f}; the mean loss of that "
-                                        f"epoch's batches was {loss:.5f}")
+        check(abs(value - run.losses[e]) < 1e-4, f"history['loss'][{e}] is {value:.5f}; the mean loss of that "
+                                                 f"epoch's batches was {run.losses[e]:.5f}")
         value = expect_number(history["accuracy"][e], what=f"history['accuracy'][{e}]")
-        check(abs(value - accuracy) < 1e-6, f"history['accuracy'][{e}] is {value:.4f}; the fraction of "
-                                            f"training samples predicted right that epoch was {accuracy:.4f}")
+        check(abs(value - run.accuracies[e]) < 1e-6,
+              f"history['accuracy'][{e}] is {value:.4f}; the fraction of training samples predicted right "
+              f"that epoch was {run.accuracies[e]:.4f}")
 
 
 @pytest.mark.points(1)
@@ -289,31 +288,31 @@ def test_train_loss_decreasing(submission, rng):
     """train lowers the loss on a learnable problem"""
     classes = 3
     inputs, labels = _batches(rng, 32, classes, learnable=True)
-    model = submission.helper("recording_classifier", int(np.prod(FEATURES)), classes, ref.new_seed(rng))
+    model, init, _ = _scaled_model(submission, rng, classes, scales=[1.0] * 4)
     loader = submission.helper("tensor_loader", inputs, labels, 8)
-    history = submission.call("train", model, loader, submission.helper("cross_entropy"),
-                              submission.helper("sgd", model, 0.05), "cpu", 4)
-    losses = history.get("loss") if isinstance(history, dict) else None
-    check(isinstance(losses, (list, tuple)) and len(losses) == 4,
-          f"train(..., epochs=4) returned {describe(history)}; expected history['loss'] with 4 numbers")
-    check(float(losses[-1]) < 0.9 * float(losses[0]),
-          f"train(...) did not lower the loss on an easy problem: {[round(float(v), 4) for v in losses]}; "
-          f"each step needs zero_grad, forward, loss, backward and optimizer.step()")
+    submission.call("train", model, loader, submission.helper("cross_entropy"),
+                    submission.helper("sgd", model, 0.05), "cpu", 4)
+    params = submission.fetch(submission.helper("parameters_of", model))
+    check(isinstance(params, list) and [tuple(p.shape) for p in params] == [tuple(p.shape) for p in init],
+          "train(...) changed the model's parameters' shapes")
+    before = float(F.cross_entropy(replay.scaled_logits(init, 1.0, inputs), labels))
+    after = float(F.cross_entropy(replay.scaled_logits([p.float() for p in params], 1.0, inputs), labels))
+    check(after < 0.9 * before,
+          f"train(..., epochs=4) did not lower the loss on an easy problem: the grader measured {before:.4f} "
+          f"before and {after:.4f} after; each step needs zero_grad, forward, loss, backward and optimizer.step()")
 
 
 # -- evaluation ----------------------------------------------------------------------------------
 def _evaluate_run(submission, rng, *, count, batch_size, classes=4):
     inputs, labels = _batches(rng, count, classes)
     seed = ref.new_seed(rng)
-    model = submission.helper("recording_classifier", int(np.prod(FEATURES)), classes, seed)
-    criterion = submission.helper("recording_cross_entropy")
+    model = submission.helper("recording_classifier", IN_FEATURES, classes, seed)
     loader = submission.helper("tensor_loader", inputs, labels, batch_size)
-    result = submission.call("evaluate", model, loader, criterion, "cpu")
-    records = submission.fetch(submission.helper("classifier_records", model, criterion))
-    mine = probes.recording_classifier(int(np.prod(FEATURES)), classes, seed)
+    result = submission.call("evaluate", model, loader, submission.helper("cross_entropy"), "cpu")
+    mine = probes.recording_classifier(IN_FEATURES, classes, seed)
     with torch.no_grad():
         logits = mine(inputs)
-    return result, records, logits, labels
+    return result, logits, labels
 
 
 def _check_evaluate_result(result):
@@ -321,28 +320,44 @@ def _check_evaluate_result(result):
           f"evaluate(...) returned {describe(result)}; expected a dict with keys 'loss' and 'accuracy'")
 
 
+def _evaluate_modes(submission, rng):
+    """evaluate on a model whose scores carry a different factor in each (mode, autograd)
+    state: the loss it returns says which state its forward passes ran in. Returns the
+    states whose loss, as the grader computes it, equals the returned one."""
+    classes, count, batch_size = 4, 12, 4
+    inputs, labels = _batches(rng, count, classes)
+    model, init, scales = _scaled_model(submission, rng, classes)
+    states = [(training, grad) for training in (True, False) for grad in (True, False)]
+    losses = {state: float(F.cross_entropy(replay.scaled_logits(init, factor, inputs), labels))
+              for state, factor in zip(states, scales)}
+    loader = submission.helper("tensor_loader", inputs, labels, batch_size)
+    result = submission.call("evaluate", model, loader, submission.helper("cross_entropy"), "cpu")
+    _check_evaluate_result(result)
+    value = expect_number(result["loss"], what="evaluate(...)['loss']")
+    matched = [state for state, loss in losses.items() if abs(loss - value) < 1e-4]
+    check(bool(matched), f"evaluate(...)['loss'] is {value:.5f}, which is no mean loss of this model over the "
+                         f"{count} samples; in eval mode under torch.no_grad() it is {losses[(False, False)]:.5f}")
+    return matched
+
+
 @pytest.mark.points(1)
 @pytest.mark.category("behaviour")
 def test_evaluate_eval_mode(submission, rng):
     """evaluate runs the model in eval mode"""
-    _, records, _, _ = _evaluate_run(submission, rng, count=12, batch_size=4)
-    forwards = records["forwards"]
-    check(bool(forwards), "evaluate(...) never called the model")
-    in_train = sum(1 for f in forwards if f["training"])
-    check(in_train == 0, f"{in_train} of {len(forwards)} forward passes in evaluate(...) ran in training "
-                         f"mode; call model.eval() first (dropout and batch norm behave differently)")
+    matched = _evaluate_modes(submission, rng)
+    check(any(not training for training, _ in matched),
+          "evaluate(...) ran the model in training mode (its loss is the training-mode one); call "
+          "model.eval() first (dropout and batch norm behave differently)")
 
 
 @pytest.mark.points(1)
 @pytest.mark.category("behaviour")
 def test_evaluate_no_grad(submission, rng):
     """evaluate runs without autograd (inside torch.no_grad())"""
-    _, records, _, _ = _evaluate_run(submission, rng, count=12, batch_size=4)
-    forwards = records["forwards"]
-    check(bool(forwards), "evaluate(...) never called the model")
-    tracked = sum(1 for f in forwards if f["grad_enabled"])
-    check(tracked == 0, f"{tracked} of {len(forwards)} forward passes in evaluate(...) recorded a graph; "
-                        f"wrap the loop in `with torch.no_grad():`")
+    matched = _evaluate_modes(submission, rng)
+    check(any(not grad for _, grad in matched),
+          "evaluate(...) ran the model with autograd on (its loss is the one computed with a graph); wrap "
+          "the loop in `with torch.no_grad():`")
 
 
 @pytest.mark.points(1)
@@ -350,7 +365,7 @@ def test_evaluate_no_grad(submission, rng):
 def test_evaluate_loss(submission, rng):
     """evaluate's "loss" is the mean cross-entropy over the data"""
     batch_size = ref.randint(rng, 3, 6)
-    result, _, logits, labels = _evaluate_run(submission, rng, count=batch_size * 3, batch_size=batch_size)
+    result, logits, labels = _evaluate_run(submission, rng, count=batch_size * 3, batch_size=batch_size)
     _check_evaluate_result(result)
     expected = float(F.cross_entropy(logits, labels))
     value = expect_number(result["loss"], what="evaluate(...)['loss']")
@@ -364,7 +379,7 @@ def test_evaluate_accuracy(submission, rng):
     """evaluate's "accuracy" is the fraction right, also with a short last batch"""
     batch_size = ref.randint(rng, 3, 6)
     count = batch_size * 3 + ref.randint(rng, 1, batch_size - 1)
-    result, _, logits, labels = _evaluate_run(submission, rng, count=count, batch_size=batch_size)
+    result, logits, labels = _evaluate_run(submission, rng, count=count, batch_size=batch_size)
     _check_evaluate_result(result)
     expected = float((logits.argmax(1) == labels).float().mean())
     value = expect_number(result["accuracy"], what="evaluate(...)['accuracy']")
@@ -444,9 +459,11 @@ def _measured(submission, course, seed):
 def test_accuracy_above_threshold(submission, course, seed):
     """the trained LeNet beats the calibrated accuracy threshold on held-out images"""
     result = _measured(submission, course, seed)
+    if result.details.get("model_problem"):
+        fail(result.details["model_problem"])
     check(result.passed,
-          f"after train(...), your CifarLeNet classified {result.grader_accuracy:.1%} of the grader's "
-          f"held-out images correctly; the pass mark is {result.threshold:.1%} (check the training "
+          f"after train(...), your CifarLeNet's trained weights classified {result.grader_accuracy:.1%} of the "
+          f"grader's held-out images correctly; the pass mark is {result.threshold:.1%} (check the training "
           f"loop: zero_grad, forward, loss, backward, step, every batch)")
 
 
@@ -472,17 +489,18 @@ def test_train_sends_batches_to_device(submission, rng):
     """train moves every batch's inputs and labels to the device it is given (CUDA)"""
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device on this runner")
-    inputs, labels = _batches(rng, 12, 3)
-    model = submission.helper("device_recording_model", int(np.prod(FEATURES)), 3, ref.new_seed(rng), "cuda")
-    criterion = submission.helper("device_recording_criterion")
-    loader = submission.helper("tensor_loader", inputs, labels, 4)
-    submission.call("train", model, loader, criterion, submission.helper("sgd", model, 0.1), "cuda", 1)
-    records = submission.fetch(submission.helper("device_records", model, criterion))
-    check(bool(records["input_devices"]), "train(...) never called the model")
-    check(all(d.startswith("cuda") for d in records["input_devices"]),
-          f"train(..., device='cuda') passed inputs on {sorted(set(records['input_devices']))} to the model; "
-          f"expected cuda: inputs = inputs.to(device)")
-    label_devices = sorted({c["label_device"] for c in records["criterion_calls"]})
-    check(all(d.startswith("cuda") for d in label_devices),
-          f"train(..., device='cuda') passed labels on {label_devices} to the loss; expected cuda: "
-          f"labels = labels.to(device)")
+    # On the GPU a batch left on the CPU makes the forward or the loss raise, and the
+    # parameters the grader fetches afterwards must be those of a loop it replays.
+    classes, batch_size, lr = 3, 4, 0.1
+    inputs, labels = _batches(rng, 12, classes)
+    model, init, scales = _scaled_model(submission, rng, classes)
+    submission.helper("to_device", model, "cuda")
+    loader = submission.helper("tensor_loader", inputs, labels, batch_size)
+    submission.call("train", model, loader, submission.helper("cross_entropy"),
+                    submission.helper("sgd", model, lr), "cuda", 1)
+    params = submission.fetch(submission.helper("parameters_of", model))
+    grads = submission.fetch(submission.helper("grads_of", model))
+    replays = replay.all_replays(init, scales, replay.fixed_batches(inputs, labels, batch_size), 1, lr)
+    check(any(m.step for m in replay.matching(replays, params, grads)),
+          "train(..., device='cuda') did not train the model on the GPU as the grader replays it; move each "
+          "batch with inputs, labels = inputs.to(device), labels.to(device)")
