@@ -329,3 +329,37 @@ def test_an_overdue_grader_worker_is_stopped_and_the_batch_goes_on(tmp_path):
     WorkerPool(1, course, options, deadline_s=0.01).run(subs, results.append)
     assert [(r.student, r.status) for r in results] == [("ann", "timeout"), ("bo", "timeout")]
     assert all("grader worker was stopped" in r.message for r in results)
+
+
+# -- the summary: one maximum everywhere (the reports'), and the CUDA policy stated --------
+def graded(student: str, score: float, maximum: float, scores: dict, cuda_checks: str = "excluded") -> Result:
+    report = {"score": score, "max_score": maximum,
+              "environment": {"cuda_policy": "exclude", "cuda_checks": cuda_checks},
+              "assignments": [{"id": a, "score": s, "max_score": m} for a, (s, m) in scores.items()]}
+    return Result(student, "graded", score, maximum, {a: s for a, (s, _) in scores.items()},
+                  {"report.json": json.dumps(report)})
+
+
+def test_summary_uses_the_reports_maximum_and_states_the_cuda_policy():
+    from autograder.batch.outputs import histogram_counts, summary_text
+    points = [("05_training", 30.0), ("06_cuda", 20.0)]
+    results = [graded("ada", 44.0, 44.0, {"05_training": (29.0, 29.0), "06_cuda": (15.0, 15.0)}),
+               graded("bob", 22.0, 44.0, {"05_training": (14.5, 29.0), "06_cuda": (7.5, 15.0)})]
+    summary = summary_text(results, points, {"source": "class", "shard": "1/1"})
+    assert "Total (out of 44):" in summary and "full marks 1" in summary.splitlines()[3]
+    assert "05_training: mean 21.75 of 29, full marks 1" in summary
+    assert "06_cuda: mean 11.25 of 15, full marks 1" in summary
+    assert "CUDA-only checks: excluded" in summary and "devices.without_gpu: exclude" in summary
+    assert "the maximum is 44 instead of course.yaml's 50" in summary
+    assert "percent of the maximum, 44" in summary
+    # The perfect student is in the top bin, the half-marks one in 50-60 %.
+    assert histogram_counts(results, 44.0) == [0, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+    assert "100% | # 1" in summary
+
+
+def test_summary_on_a_gpu_runner_keeps_course_points():
+    from autograder.batch.outputs import summary_text
+    results = [graded("ada", 20.0, 20.0, {"06_cuda": (20.0, 20.0)}, cuda_checks="ran")]
+    summary = summary_text(results, [("06_cuda", 20.0)], {})
+    assert "Total (out of 20):" in summary and "CUDA-only checks: ran on a GPU" in summary
+    assert "instead of course.yaml" not in summary

@@ -69,35 +69,82 @@ def _number(x: float) -> str:
     return f"{x:g}" if float(x).is_integer() else f"{round(x, 4)}"
 
 
-def percent(r: Result, course_max: float) -> float:
-    top = course_max or r.max_score
-    return 100.0 * r.score / top if top else 0.0
+def _report(r: Result) -> dict:
+    import json
+    try:
+        data = json.loads(r.reports.get("report.json") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
-def histogram_counts(results: list[Result], course_max: float) -> list[int]:
+class Maxima:
+    """The maximum scores the reports of this batch award (not course.yaml's points: a
+    runner without a GPU excludes CUDA-only checks under `devices.without_gpu: exclude`),
+    and what happened to the CUDA-only checks, for the summary and the histogram."""
+
+    def __init__(self, results: list[Result], points: list[tuple[str, float]]):
+        self.course = {aid: float(p) for aid, p in points}
+        reports = [_report(r) for r in results if r.status == "graded"]
+        reports = [rep for rep in reports if rep] or [rep for rep in map(_report, results) if rep]
+        totals = Counter(round(float(rep.get("max_score", 0.0)), 6) for rep in reports)
+        self.total = totals.most_common(1)[0][0] if totals else float(sum(self.course.values()))
+        self.assignment = dict(self.course)
+        for aid in self.course:
+            seen = Counter(round(float(a.get("max_score", 0.0)), 6) for rep in reports
+                           for a in rep.get("assignments", []) if a.get("id") == aid)
+            if seen:
+                self.assignment[aid] = seen.most_common(1)[0][0]
+        environments = [rep.get("environment", {}) for rep in reports]
+        self.cuda = Counter((env.get("cuda_checks"), env.get("cuda_policy")) for env in environments
+                            if env.get("cuda_checks")).most_common(1)
+
+    def cuda_line(self) -> str:
+        if not self.cuda:
+            return "CUDA policy: no report recorded it"
+        (checks, policy), _ = self.cuda[0]
+        if checks in ("none", "ran"):
+            what = "ran on a GPU" if checks == "ran" else "none in the graded assignments"
+            return f"CUDA-only checks: {what} (devices.without_gpu: {policy})"
+        course_total = sum(self.course.values())
+        effect = (f"; the maximum is {self.total:g} instead of course.yaml's {course_total:g}"
+                  if abs(self.total - course_total) > 1e-9 else "")
+        return (f"CUDA-only checks: {checks} on this runner, which has no GPU "
+                f"(devices.without_gpu: {policy}){effect}")
+
+
+def percent(r: Result, maximum: float) -> float:
+    return 100.0 * r.score / maximum if maximum else 0.0
+
+
+def histogram_counts(results: list[Result], maximum: float) -> list[int]:
     counts = [0] * BINS
     for r in results:
-        counts[min(BINS - 1, int(percent(r, course_max) // (100 / BINS)))] += 1
+        counts[max(0, min(BINS - 1, int(percent(r, maximum) // (100 / BINS))))] += 1
     return counts
 
 
 def summary_text(results: list[Result], points: list[tuple[str, float]], info: dict) -> str:
-    course_max = float(sum(p for _, p in points))
+    maxima = Maxima(results, points)
     lines = [f"Batch summary: {len(results)} submissions from {info.get('source', '?')} "
              f"(shard {info.get('shard', '1/1')}), grading key {info.get('grading_key', '?')}"]
     counts = Counter(r.status for r in results)
     lines.append("Statuses: " + ", ".join(f"{s} {counts[s]}" for s in STATUSES if counts[s]))
+    lines.append(maxima.cuda_line())
     totals = [r.score for r in results]
     if totals:
-        lines.append(f"Total (out of {course_max:g}): mean {statistics.mean(totals):.2f}, "
-                     f"median {statistics.median(totals):.2f}, min {min(totals):g}, max {max(totals):g}")
-    for aid, pts in points:
+        full = sum(1 for t in totals if t >= maxima.total - 1e-9)
+        lines.append(f"Total (out of {maxima.total:g}): mean {statistics.mean(totals):.2f}, "
+                     f"median {statistics.median(totals):.2f}, min {min(totals):g}, max {max(totals):g}, "
+                     f"full marks {full}")
+    for aid, _ in points:
         scores = [r.assignment_scores.get(aid, 0.0) for r in results]
+        top = maxima.assignment[aid]
         if scores:
-            full = sum(1 for s in scores if s >= pts)
-            lines.append(f"  {aid}: mean {statistics.mean(scores):.2f} of {pts:g}, full marks {full}")
-    lines.append("Grade histogram (percent of the total):")
-    bins = histogram_counts(results, course_max)
+            full = sum(1 for s in scores if s >= top - 1e-9) if top > 0 else 0
+            lines.append(f"  {aid}: mean {statistics.mean(scores):.2f} of {top:g}, full marks {full}")
+    lines.append(f"Grade histogram (percent of the maximum, {maxima.total:g}):")
+    bins = histogram_counts(results, maxima.total)
     width = 100 // BINS
     for i, n in enumerate(bins):
         upper = "100" if i == BINS - 1 else f"{(i + 1) * width:3d}"
@@ -119,15 +166,15 @@ def histogram_png(results: list[Result], info: dict) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    course_max = float(info.get("course_max") or 0.0)
-    counts = histogram_counts(results, course_max)
+    maximum = Maxima(results, [(a, p) for a, p in info.get("points") or []]).total
+    counts = histogram_counts(results, maximum)
     width = 100 / BINS
     fig = Figure(figsize=(6, 3.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.bar([i * width for i in range(BINS)], counts, width=width * 0.9, align="edge", color="#4C72B0")
     ax.set_xlim(0, 100)
-    ax.set_xlabel("score (% of the total)")
+    ax.set_xlabel(f"score (% of the maximum, {maximum:g})")
     ax.set_ylabel("students")
     ax.set_title(f"Grade distribution ({len(results)} submissions)")
     buffer = io.BytesIO()
