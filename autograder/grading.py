@@ -91,7 +91,7 @@ def run_tests(course: Course, assignment_ids: list[str],
 def to_test_result(o: TestOutcome) -> TestResult:
     return TestResult(id=o.id, name=o.name, category=o.category, score=o.score, max_score=o.max_score,
                       status=o.status, visibility=o.visibility, message=o.message,
-                      duration_s=o.duration_s, exercise=o.exercise)
+                      duration_s=o.duration_s, exercise=o.exercise, flags=list(o.flags))
 
 
 def assignment_result(course: Course, assignment_id: str, outcomes: list[TestOutcome]) -> AssignmentResult:

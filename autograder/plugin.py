@@ -24,7 +24,7 @@ import io
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -92,6 +92,8 @@ class TestOutcome:
     score: float = 0.0
     max_score: float = 0.0
     duration_s: float = 0.0
+    # Markers for the instructor (e.g. "tamper"), set from the fault that ended the test.
+    flags: list[str] = field(default_factory=list)
     # Grader-side only (never in a report): the traceback of an internal grader error,
     # for whoever writes the tests. Set AUTOGRADER_DEBUG=1 to get it on stderr.
     detail: str = ""
@@ -325,6 +327,9 @@ class GradingPlugin:
                 self._settle(outcome, "passed", "")
             return
         status, message = classify(call.excinfo.value)
+        flag = getattr(call.excinfo.value, "flag", None)
+        if isinstance(call.excinfo.value, SubmissionFault) and isinstance(flag, str) and flag not in outcome.flags:
+            outcome.flags.append(flag)
         if outcome.status not in ("pending", "passed"):
             return  # the first problem is the one the student needs to see
         if message.startswith("internal grader error"):

@@ -33,6 +33,9 @@ class TestResult:
     message: str = ""
     duration_s: float = 0.0
     exercise: str | None = None
+    # Markers instructors filter on, e.g. "tamper" (the submission modified the kit's
+    # code in its process); never a score by themselves.
+    flags: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if self.status not in STATUSES:
@@ -46,7 +49,7 @@ class TestResult:
         out = {"id": self.id, "name": self.name, "category": self.category,
                "score": _round(self.score), "max_score": _round(self.max_score),
                "status": self.status, "visibility": self.visibility, "message": self.message,
-               "duration_s": round(self.duration_s, 4)}
+               "duration_s": round(self.duration_s, 4), "flags": list(self.flags)}
         if self.exercise is not None:
             out["exercise"] = self.exercise
         return out
@@ -56,7 +59,7 @@ class TestResult:
         return cls(id=d["id"], name=d["name"], category=d["category"], score=d["score"],
                    max_score=d["max_score"], status=d["status"], visibility=d["visibility"],
                    message=d.get("message", ""), duration_s=d.get("duration_s", 0.0),
-                   exercise=d.get("exercise"))
+                   exercise=d.get("exercise"), flags=list(d.get("flags") or []))
 
 
 @dataclass
@@ -110,9 +113,13 @@ class AssignmentResult:
     def max_score(self) -> float:
         return _round(sum(t.max_score for t in self.tests))
 
+    @property
+    def flags(self) -> list[str]:
+        return sorted({f for t in self.tests for f in t.flags})
+
     def to_dict(self) -> dict:
         out = {"id": self.id, "score": self.score, "max_score": self.max_score,
-               "tests": [t.to_dict() for t in self.tests],
+               "flags": self.flags, "tests": [t.to_dict() for t in self.tests],
                "status": self.status, "title": self.title, "source": self.source,
                "load_errors": [e.to_dict() for e in self.load_errors], "notes": list(self.notes)}
         if self.isolation is not None:
@@ -144,6 +151,10 @@ class Report:
     def max_score(self) -> float:
         return _round(sum(a.max_score for a in self.assignments))
 
+    @property
+    def flags(self) -> list[str]:
+        return sorted({f for a in self.assignments for f in a.flags})
+
     def tests(self):
         """(assignment, test) pairs in report order."""
         for a in self.assignments:
@@ -152,7 +163,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"schema": self.schema, "submission": self.submission,
-                "score": self.score, "max_score": self.max_score,
+                "score": self.score, "max_score": self.max_score, "flags": self.flags,
                 "environment": dict(self.environment),
                 "assignments": [a.to_dict() for a in self.assignments],
                 "duration_s": round(self.duration_s, 3)}

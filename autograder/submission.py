@@ -23,6 +23,10 @@ Semantics both backends share (tests may rely on these and nothing else):
 * Tensors that come back keep their requires_grad and grad; their original device,
   grad_fn and leaf-ness are read with `device_of`, `grad_fn_name` and `is_leaf`, never
   with the tensor attributes, because a copied tensor is a CPU leaf.
+* `write(handle, values)` writes grader values into a student's tensor/array in place and
+  `backward(handle, grad)` backpropagates from a student's tensor, both done by the
+  backend's own code; tests observe the effect by fetching (the security rule: a verdict
+  rests on values the grader fetched, see docs/SECURITY.md).
 * `helper(name, ...)` calls `autograder.probes.<name>` inside the student's space (kit
   code, not secret: loaders over grader tensors, probe models, test functions) and
   returns a handle to the result.
@@ -83,6 +87,24 @@ class SubmissionMemoryError(SubmissionFault):
     status = "memory"
 
 
+TAMPER_FLAG = "tamper"
+
+
+class TamperDetected(SubmissionFault):
+    """The submission modified the kit code that serves the grader inside its process.
+    The test fails and the report carries the `tamper` flag for the instructor."""
+
+    status = "failed"
+    flag = TAMPER_FLAG
+
+    @classmethod
+    def of(cls, changed: list) -> "TamperDetected":
+        what = ", ".join(str(c)[:80] for c in list(changed)[:3]) or "unknown"
+        return cls(f"the submission modified the grader's code running in its process ({what}); this "
+                   f"test and the later ones of this assignment score 0, and the attempt is flagged "
+                   f"for your instructor. Remove the code that changes autograder objects")
+
+
 class Submission(ABC):
     """What a test's `submission` fixture is. See the module docstring for semantics."""
 
@@ -114,6 +136,17 @@ class Submission(ABC):
     @abstractmethod
     def helper(self, name: str, *args, **kwargs) -> Any:
         """Call `autograder.probes.<name>` in the student's space; returns a handle."""
+
+    @abstractmethod
+    def write(self, target, values) -> None:
+        """Write grader values in place into a student's tensor or array (a handle), by
+        the backend's own code: memory sharing is then observed by fetching another
+        object, never reported by code the student could replace."""
+
+    @abstractmethod
+    def backward(self, target, grad, index: int | None = None) -> None:
+        """torch.autograd.backward from a student's tensor (a handle; or item `index` of
+        a kept tuple) with the grader's `grad`; fetch the leaves to read their .grad."""
 
     @abstractmethod
     def same_object(self, a, b) -> bool:
@@ -236,6 +269,28 @@ class InProcessSubmission(Submission):
         # their exceptions are reported like the student's own, as in the sandbox.
         return self._as_handle(self.call(getattr(probes, name), *args, **kwargs))
 
+    def write(self, target, values):
+        if isinstance(target, torch.Tensor):
+            with torch.no_grad():
+                target.copy_(torch.as_tensor(values))
+            return
+        import numpy as np
+        if not isinstance(target, np.ndarray):
+            raise StudentCodeError(f"TypeError: expected a tensor or a NumPy array to write into, got "
+                                   f"{qualified_name(type(target))}", "TypeError")
+        np.copyto(target, values, casting="unsafe")
+
+    def backward(self, target, grad, index=None):
+        try:
+            tensor = target[index] if index is not None else target
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(f"expected a tensor to backpropagate from, got {qualified_name(type(tensor))}")
+            torch.autograd.backward([tensor], [copy_data(grad)])
+        except SubmissionFault:
+            raise
+        except Exception as exc:
+            raise StudentCodeError(f"{type(exc).__name__}: {exc}", type(exc).__name__) from exc
+
     def same_object(self, a, b):
         return a is b
 
@@ -256,7 +311,7 @@ def namespace_from_source(source: str, filename: str = "<submission>") -> dict:
 
 __all__ = [
     "Submission", "InProcessSubmission", "SubmissionFault", "StudentCodeError", "MissingName",
-    "SubmissionTimeout", "SubmissionCrashed", "SubmissionMemoryError", "device_of",
+    "SubmissionTimeout", "SubmissionCrashed", "SubmissionMemoryError", "TamperDetected", "TAMPER_FLAG", "device_of",
     "grad_fn_name", "is_leaf", "qualified_name", "copy_data", "namespace_from_source",
     "REMOTE_DEVICE", "REMOTE_GRAD_FN", "REMOTE_IS_LEAF",
 ]

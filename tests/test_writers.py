@@ -206,8 +206,8 @@ def test_csv_gradebook_rows():
     report = sample_report()
     text = write(report, "csv")
     rows = list(csv.reader(io.StringIO(text)))
-    assert rows[0] == ["student", "01_tensors", "06_cuda", "04_lenet", "total", "max_score", "status"]
-    assert rows[1] == ["students/ada/", "3.5", "6", "0", "9.5", "21", "missing: 04_lenet"]
+    assert rows[0] == ["student", "01_tensors", "06_cuda", "04_lenet", "total", "max_score", "status", "flags"]
+    assert rows[1] == ["students/ada/", "3.5", "6", "0", "9.5", "21", "missing: 04_lenet", ""]
     ids = ["01_tensors", "02_numpy_bridge", "06_cuda", "04_lenet"]
     batch = write_rows([row(report, "ada", ids), row(report, "bob", ids)], ids)
     parsed = list(csv.DictReader(io.StringIO(batch)))
@@ -218,3 +218,20 @@ def test_csv_gradebook_rows():
 def test_an_unknown_status_is_refused_by_the_model():
     with pytest.raises(ValueError, match="status must be one of"):
         t("x::y", "exploded", 0, 1)
+
+
+def test_tamper_flag_reaches_json_and_csv():
+    """A test flagged "tamper" flags its assignment and the report (JSON), survives a
+    round trip through the JSON report, and fills the gradebook's flags column."""
+    flagged = t("a::x", "failed", 0, 2)
+    flagged.flags = ["tamper"]
+    report = Report(submission="s", assignments=[
+        AssignmentResult(id="a", tests=[flagged, t("a::y", "passed", 1, 1)]),
+        AssignmentResult(id="b", tests=[t("b::z", "passed", 1, 1)])])
+    data = json.loads(write(report, "json"))
+    assert data["flags"] == ["tamper"]
+    assert [a["flags"] for a in data["assignments"]] == [["tamper"], []]
+    assert [t_["flags"] for t_ in data["assignments"][0]["tests"]] == [["tamper"], []]
+    assert Report.from_dict(data).flags == ["tamper"]
+    rows = list(csv.DictReader(io.StringIO(write(report, "csv"))))
+    assert rows[0]["flags"] == "tamper"

@@ -60,9 +60,18 @@ def gradebook_csv(results: list[Result], assignment_ids: list[str]) -> str:
     max_score, status), one row per student sorted by id and no timings, so equal
     gradings give identical files."""
     rows = [[r.student, *(_number(r.assignment_scores.get(a, 0.0)) for a in assignment_ids),
-             _number(r.score), _number(r.max_score), r.status]
+             _number(r.score), _number(r.max_score), r.status, _flags(r)]
             for r in sorted(results, key=lambda r: r.student)]
     return csv_gradebook.write_rows(rows, assignment_ids)
+
+
+def _flags(r: Result) -> str:
+    """The report's flags (e.g. "tamper"), read from its stored JSON report."""
+    import json
+    try:
+        return " ".join(json.loads(r.reports.get("report.json") or "{}").get("flags") or [])
+    except (ValueError, AttributeError):
+        return ""
 
 
 def _number(x: float) -> str:

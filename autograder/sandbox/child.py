@@ -15,7 +15,15 @@ import sys
 import traceback
 import types
 
-from autograder.sandbox import wire
+import json
+import json.encoder
+
+import numpy as np
+import torch
+import torch.autograd
+import torch.autograd.graph
+
+from autograder.sandbox import integrity, wire
 
 # Student code may replace builtins (a grading trick that only hurts itself); the
 # sandbox's own code keeps the originals so the channel still works.
@@ -23,6 +31,16 @@ from builtins import (BaseException, Exception, bool, dict, getattr, int, isinst
                       list, next, repr, setattr, sorted, str, super, tuple, type)  # noqa: A004
 
 MEMORY_MESSAGES = ("can't allocate memory", "DefaultCPUAllocator", "out of memory", "bad_alloc")
+KIT_PACKAGE = "autograder"
+
+# What the request loop itself does to the student's objects, captured at import (before
+# any student code runs) so that patching torch's module attributes later changes nothing.
+_AUTOGRAD_BACKWARD = torch.autograd.backward
+_NO_GRAD = torch.no_grad
+_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+_COPY_INTO_TENSOR = torch._C.TensorBase.copy_
+_COPY_INTO_ARRAY = np.copyto
+_TENSOR, _NDARRAY = torch.Tensor, np.ndarray
 
 
 class Stop(Exception):
@@ -33,9 +51,54 @@ def qualified(cls) -> str:
     return f"{getattr(cls, '__module__', '?')}.{getattr(cls, '__qualname__', getattr(cls, '__name__', '?'))}"
 
 
+class KitBlocker:
+    """Meta-path finder that refuses the kit's package: while grading, the submission
+    cannot import the kit code that serves the grader (or the grader's tests)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == KIT_PACKAGE or name.startswith(KIT_PACKAGE + "."):
+            raise ImportError(f"the {KIT_PACKAGE} package cannot be imported by the submission while it "
+                              f"is graded; remove `import {name}` from graded cells (tag self-check "
+                              f"cells `selfcheck`)")
+        return None
+
+
+def take_kit() -> tuple[dict, "integrity.Snapshot"]:
+    """Capture the probe registry, snapshot the kit code that runs here, then put the
+    kit out of the student's reach by name: call before the student's cells load."""
+    import autograder.probes as probes
+    helpers = {name: getattr(probes, name) for name in probes.__all__ if callable(getattr(probes, name))}
+    snapshot = integrity.Snapshot()
+    snapshot.add_namespace("probe registry", helpers, strict=True)
+    for label, module in (("probes", probes), ("request loop", sys.modules[__name__]), ("wire", wire),
+                          ("integrity", integrity)):
+        snapshot.add_module(label, module)
+    for name, value in helpers.items():
+        if isinstance(value, type):
+            snapshot.add_class(f"probes.{name}", value)
+    # What the loop and the encoder reach outside the kit: the socket that sends the
+    # reply, the JSON writer, the autograd entry points the loop calls.
+    snapshot.add_class("socket.socket", socket.socket)
+    snapshot.add_class("json.JSONEncoder", json.JSONEncoder)
+    snapshot.add_namespace("wire's JSON writer", vars(wire._JSON_OUT), strict=True)
+    snapshot.add_module("json.encoder", json.encoder, own_classes=False)
+    snapshot.add_module("torch.autograd", torch.autograd, own_classes=False)
+    snapshot.add_module("torch.autograd.graph", torch.autograd.graph, own_classes=False)
+    blocker = KitBlocker()
+    snapshot.add_class("KitBlocker", KitBlocker)
+    for name in [n for n in sys.modules if n == KIT_PACKAGE or n.startswith(KIT_PACKAGE + ".")]:
+        del sys.modules[name]
+    sys.meta_path.insert(0, blocker)
+    return helpers, snapshot
+
+
 class Server:
-    def __init__(self, sock: socket.socket, budget: int):
+    def __init__(self, sock: socket.socket, budget: int, helpers: dict | None = None,
+                 snapshot: "integrity.Snapshot | None" = None):
         self.sock, self.budget = sock, budget
+        self.helpers = helpers if helpers is not None else {}
+        self.snapshot = snapshot
+        self.tampered: list[str] = []
         self.objects: dict[int, object] = {}
         self.ids: dict[int, int] = {}  # id(obj) -> handle id; objects stay alive in the table
         self.labels: dict[str, str] = {}  # compiled file name -> "cell 4"
@@ -61,6 +124,12 @@ class Server:
                 stream.flush()
             except Exception:
                 pass
+        # Every reply follows a call into student code (loading cells, calling, copying a
+        # value): once the kit is found modified, every answer from here on says so.
+        if not self.tampered and self.snapshot is not None:
+            self.tampered = self.snapshot.changed()
+        if self.tampered:
+            envelope, buffers = {"ok": False, "error": {"kind": "tamper", "changed": self.tampered[:20]}}, []
         try:
             wire.send_frame(self.sock, {"seq": seq, **envelope}, list(buffers))
         except OSError:
@@ -198,8 +267,10 @@ class Server:
         return _Keep(True, result) if req.get("keep") else result
 
     def op_helper(self, req, buffers):
-        import autograder.probes as probes
-        fn = getattr(probes, str(req["name"]))
+        name = str(req["name"])
+        if name not in self.helpers:
+            raise _Internal(f"unknown helper {name[:40]!r}")
+        fn = self.helpers[name]
         args = self.decode(req.get("args", []), buffers)
         kwargs = self.decode(req.get("kwargs", {"$": "dict", "items": []}), buffers)
         return _Keep(True, fn(*args, **kwargs))
@@ -234,6 +305,28 @@ class Server:
             return {"value": next(self.decode(req["target"], buffers))}
         except StopIteration:
             return {"stop": True}
+
+    def op_write(self, req, buffers):
+        """Grader values written in place into a student's tensor or array: shared memory
+        is then seen by reading the student's other object, not by trusting a helper."""
+        target, values = self.decode(req["target"], buffers), self.decode(req["value"], buffers)
+        if isinstance(target, _TENSOR):
+            with _NO_TORCH_FUNCTION(), _NO_GRAD():
+                _COPY_INTO_TENSOR(target, values)
+        elif isinstance(target, _NDARRAY):
+            _COPY_INTO_ARRAY(target, values, casting="unsafe")
+        else:
+            raise TypeError(f"expected a tensor or a NumPy array to write into, got {qualified(type(target))}")
+
+    def op_backward(self, req, buffers):
+        """torch.autograd.backward on the student's own output (or item `index` of it)
+        with the grader's vector; the grader then fetches the leaves' .grad."""
+        target = self.decode(req["target"], buffers)
+        if req.get("index") is not None:
+            target = target[int(req["index"])]
+        if not isinstance(target, _TENSOR):
+            raise TypeError(f"expected a tensor to backpropagate from, got {qualified(type(target))}")
+        _AUTOGRAD_BACKWARD([target], [self.decode(req["grad"], buffers)])
 
     def op_keep(self, req, buffers):
         return _Keep(True, self.decode(req["value"], buffers))
@@ -286,7 +379,8 @@ def serve(chan_fd: int, budget: int) -> None:
     sock = socket.socket(fileno=chan_fd)
     sock.setblocking(True)
     try:
-        Server(sock, budget).serve()
+        helpers, snapshot = take_kit()
+        Server(sock, budget, helpers, snapshot).serve()
     except BaseException as exc:  # the loop itself broke: say so in the output, exit with a known code
         _report_broken_loop(exc)
         code = wire.BROKEN_LOOP_EXIT

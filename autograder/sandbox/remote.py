@@ -17,7 +17,7 @@ from autograder.sandbox import wire
 from autograder.sandbox.launcher import Deadline, Ended, Link, Template, new_link
 from autograder.submission import (MissingName, StudentCodeError, Submission, SubmissionCrashed,
                                    SubmissionFault, SubmissionMemoryError, SubmissionTimeout,
-                                   qualified_name)
+                                   TamperDetected, qualified_name)
 
 if TYPE_CHECKING:
     from autograder.course import Limits
@@ -132,6 +132,8 @@ class SandboxSubmission(Submission):
         except (SubmissionTimeout, SubmissionCrashed, SubmissionMemoryError) as exc:
             self.load_status, self.load_fault = exc.status, exc
             return
+        except TamperDetected:  # loading tampered with the kit: every test meets the fault
+            return
         self.load_errors = [LoadIssue(int(i["cell"]), i.get("line"), str(i["message"]),
                                       str(i.get("traceback") or ""), str(i.get("kind") or "error"))
                             for i in result["issues"]]
@@ -240,7 +242,7 @@ class SandboxSubmission(Submission):
         self._seq += 1
         request = {**request, "seq": self._seq}
         encoder = wire.Encoder(self._ref_node)
-        for key in ("args", "kwargs", "value", "target", "key", "a", "b"):
+        for key in ("args", "kwargs", "value", "target", "key", "a", "b", "grad"):
             if key in request:
                 request[key] = encoder.encode(request[key])
         if deadline is None:
@@ -265,6 +267,8 @@ class SandboxSubmission(Submission):
         if not isinstance(error, dict):
             return self._stop(SubmissionCrashed("protocol violation: a malformed error reply"))
         kind, message = error.get("kind"), str(error.get("message") or "")[:20000]
+        if kind == "tamper":
+            return self._stop(TamperDetected.of(error.get("changed") or []))
         if kind == "missing":
             return MissingName(str(error.get("name")))
         if kind == "exit":
@@ -314,6 +318,13 @@ class SandboxSubmission(Submission):
 
     def helper(self, name: str, *args, **kwargs) -> Any:
         return self._request({"op": "helper", "name": name, "args": list(args), "kwargs": dict(kwargs)})
+
+    def write(self, target, values) -> None:
+        self._request({"op": "write", "target": target, "value": values})
+
+    def backward(self, target, grad, index: int | None = None) -> None:
+        self._request({"op": "backward", "target": target, "grad": grad,
+                       "index": None if index is None else int(index)})
 
     def same_object(self, a, b) -> bool:
         if isinstance(a, Handle) and isinstance(b, Handle):

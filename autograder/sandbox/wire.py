@@ -96,9 +96,35 @@ def read_frame(read_exact: Callable[[int], bytearray], max_bytes: int = MAX_FRAM
 
 
 # -- values ------------------------------------------------------------------------------
+# The encoder reads tensors through torch's C base class, captured at import (before any
+# student code runs): a tensor subclass's Python overrides (a `device` or `grad_fn`
+# property, a `numpy` that lies) and patched torch.Tensor methods never see the read,
+# and __torch_function__ (subclasses and modes) is switched off while it happens.
+_BASE = torch._C.TensorBase
+_NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
+_PLAIN_DISPATCH = torch.Tensor.__torch_dispatch__
+_RAW = {name: vars(_BASE)[name].__get__ for name in
+        ("device", "layout", "is_quantized", "dtype", "shape", "requires_grad", "grad", "grad_fn",
+         "is_leaf", "retains_grad")}
+_DETACH, _CPU, _CONTIGUOUS, _RESHAPE, _VIEW, _NUMPY = (
+    _BASE.detach, _BASE.cpu, _BASE.contiguous, _BASE.reshape, _BASE.view, _BASE.numpy)
+_IS_COMPLEX, _RESOLVE_CONJ, _RESOLVE_NEG = _BASE.is_complex, _BASE.resolve_conj, _BASE.resolve_neg
+_ASARRAY, _NDARRAY, _GENERIC = np.asarray, np.ndarray, np.generic
+_STRIDED, _UINT8 = torch.strided, torch.uint8
+
+
+def raw(t: torch.Tensor, name: str):
+    """A tensor attribute as torch itself stores it, whatever the tensor's class says."""
+    return _RAW[name](t)
+
+
 def is_data_tensor(t: torch.Tensor) -> bool:
-    return (t.layout == torch.strided and t.device.type not in ("meta",)
-            and not t.is_quantized and str(t.dtype).rsplit(".", 1)[-1] in _TORCH_DTYPES)
+    # A __torch_dispatch__ subclass decides what its own operations return, its reads included.
+    if getattr(type(t), "__torch_dispatch__", _PLAIN_DISPATCH) is not _PLAIN_DISPATCH:
+        return False
+    dtype = raw(t, "dtype")
+    return (raw(t, "layout") == _STRIDED and raw(t, "device").type not in ("meta",)
+            and not raw(t, "is_quantized") and str(dtype).rsplit(".", 1)[-1] in _TORCH_DTYPES)
 
 
 class Encoder:
@@ -137,21 +163,25 @@ class Encoder:
         return len(self.buffers) - 1
 
     def _tensor(self, t: torch.Tensor, depth: int):
-        if not is_data_tensor(t):
-            return self.other(t)
-        flat = t.detach()
-        flat = flat.resolve_conj().resolve_neg() if flat.is_complex() else flat
-        flat = flat.cpu().contiguous().reshape(-1)
-        index = self._buffer(flat.view(torch.uint8).numpy())
-        if index is None:  # too big to copy: it stays where it is
-            return self.other(t)
-        grad = None
-        if (t.is_leaf or t.retains_grad) and t.grad is not None:
-            grad = self.encode(t.grad, depth + 1)
-        return {"$": "tensor", "dtype": str(t.dtype).rsplit(".", 1)[-1], "shape": list(t.shape),
-                "device": str(t.device), "requires_grad": bool(t.requires_grad), "grad": grad,
-                "grad_fn": type(t.grad_fn).__name__ if t.grad_fn is not None else None,
-                "is_leaf": bool(t.is_leaf), "buf": index}
+        with _NO_TORCH_FUNCTION():
+            if not is_data_tensor(t):
+                return self.other(t)
+            flat = _DETACH(t)
+            flat = _RESOLVE_NEG(_RESOLVE_CONJ(flat)) if _IS_COMPLEX(flat) else flat
+            flat = _RESHAPE(_CONTIGUOUS(_CPU(flat)), (-1,))
+            index = self._buffer(_NUMPY(_VIEW(flat, _UINT8)))
+            if index is None:  # too big to copy: it stays where it is
+                return self.other(t)
+            grad, is_leaf = None, bool(raw(t, "is_leaf"))
+            if is_leaf or raw(t, "retains_grad"):
+                grad_tensor = raw(t, "grad")
+                grad = None if grad_tensor is None else self.encode(grad_tensor, depth + 1)
+            grad_fn = raw(t, "grad_fn")
+            return {"$": "tensor", "dtype": str(raw(t, "dtype")).rsplit(".", 1)[-1],
+                    "shape": [int(d) for d in raw(t, "shape")], "device": str(raw(t, "device")),
+                    "requires_grad": bool(raw(t, "requires_grad")), "grad": grad,
+                    "grad_fn": type(grad_fn).__name__ if grad_fn is not None else None,
+                    "is_leaf": is_leaf, "buf": index}
 
     def _container(self, value, depth: int):
         if isinstance(value, dict):
@@ -169,8 +199,9 @@ class Encoder:
 
     def _scalar(self, value):
         # before int/float: numpy.float64 is a float subclass and must stay numpy
-        if isinstance(value, (np.ndarray, np.generic)) and value.dtype.kind in "biufc":
-            array = np.asarray(value, order="C")  # keeps 0-d shapes, unlike ascontiguousarray
+        if isinstance(value, (_NDARRAY, _GENERIC)) and _ASARRAY(value).dtype.kind in "biufc":
+            # asarray drops an ndarray subclass's overrides; keeps 0-d shapes, unlike ascontiguousarray
+            array = _ASARRAY(value, order="C")
             index = self._buffer(array.reshape(-1).view(np.uint8))
             if index is None:
                 return self.other(value)

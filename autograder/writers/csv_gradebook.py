@@ -1,4 +1,5 @@
-"""Gradebook CSV: one row per student: student, a score per assignment, total, status.
+"""Gradebook CSV: one row per student: student, a score per assignment, total, status,
+flags (e.g. "tamper": filter on it to find submissions that modified the grader's code).
 
 Batch grading writes the header once and a row per submission (`header`, `row`,
 `write_rows`); `write(report)` gives a one-student gradebook.
@@ -12,7 +13,7 @@ from autograder.report import Report
 
 
 def header(assignment_ids: list[str]) -> list[str]:
-    return ["student", *assignment_ids, "total", "max_score", "status"]
+    return ["student", *assignment_ids, "total", "max_score", "status", "flags"]
 
 
 def grading_status(report: Report) -> str:
@@ -31,7 +32,8 @@ def row(report: Report, student: str, assignment_ids: list[str] | None = None) -
     by_id = {a.id: a for a in report.assignments}
     ids = assignment_ids if assignment_ids is not None else list(by_id)
     scores = [f"{by_id[i].score:g}" if i in by_id else "" for i in ids]
-    return [student, *scores, f"{report.score:g}", f"{report.max_score:g}", grading_status(report)]
+    return [student, *scores, f"{report.score:g}", f"{report.max_score:g}", grading_status(report),
+            " ".join(report.flags)]
 
 
 def write_rows(rows: list[list[str]], assignment_ids: list[str]) -> str:
