@@ -50,7 +50,7 @@ class Settings:
     window: int = 4              # winnowing window: any match of k + window - 1 tokens is seen
     common_share: float = 0.1    # a fingerprint in more than this share of the class ...
     common_min: int = 10         # ... and in more than this many submissions is ignored
-    min_exercise_prints: int = 10  # fewer (a few lines) and one exercise alone cannot rank a pair high
+    min_exercise_prints: int = 10  # a score resting on fewer (a few lines) is scaled down
 
     def common_limit(self, submissions: int) -> int:
         return max(self.common_min, math.ceil(self.common_share * submissions))
@@ -316,29 +316,31 @@ def candidate_pairs(index: dict[tuple[str, int], list[int]]) -> set[tuple[int, i
     return pairs
 
 
-def score_pair(a: Entry, b: Entry, exercises: list[str], rare: set[tuple[str, int]] | None,
-               settings: Settings) -> PairScore:
-    """Per exercise: shared rare fingerprints over the smaller side's fingerprints (so
-    copying into longer code still shows); overall: the same summed over exercises, so a
-    large exercise weighs more than a one-liner. The review key also lets one whole,
-    non-trivial exercise copied out of five rank a pair high."""
-    sims, shared, matched, comparable = {}, {}, 0, 0
-    best = 0.0
+def score_pair(a: Entry, b: Entry, exercises: list[str], settings: Settings,
+               distinctive_a: dict[str, set[int]] | None = None,
+               distinctive_b: dict[str, set[int]] | None = None) -> PairScore:
+    """Per exercise: shared distinctive fingerprints (not common in the class) over the
+    smaller side's distinctive fingerprints, so copying into longer code still shows and
+    the lesson's idiom neither raises nor dilutes it; overall: the same summed over the
+    exercises, so a large exercise weighs more than a one-liner. The review key is the
+    higher of overall and the best exercise, each scaled down when it rests on fewer
+    than `min_exercise_prints` fingerprints: one whole non-trivial exercise copied out
+    of five ranks a pair high, a matching one-liner does not."""
+    own_a = distinctive_a if distinctive_a is not None else {e: set(u.prints) for e, u in a.units.items()}
+    own_b = distinctive_b if distinctive_b is not None else {e: set(u.prints) for e, u in b.units.items()}
+    sims, shared, matched, comparable, review = {}, {}, 0, 0, 0.0
     for exercise in exercises:
-        ua, ub = a.units.get(exercise), b.units.get(exercise)
-        smaller = min(a.size(exercise), b.size(exercise))
-        common = set(ua.prints) & set(ub.prints) if ua and ub else set()
-        if rare is not None:
-            common = {h for h in common if (exercise, h) in rare}
-        sims[exercise] = len(common) / smaller if smaller else 0.0
-        shared[exercise] = common
-        matched += len(common)
+        pa, pb = own_a.get(exercise, set()), own_b.get(exercise, set())
+        smaller = min(len(pa), len(pb))
+        shared[exercise] = pa & pb
+        sims[exercise] = len(shared[exercise]) / smaller if smaller else 0.0
+        matched += len(shared[exercise])
         comparable += smaller
-        if smaller >= settings.min_exercise_prints:
-            best = max(best, sims[exercise])
+        review = max(review, sims[exercise] * min(1.0, smaller / settings.min_exercise_prints))
     overall = matched / comparable if comparable else 0.0
+    review = max(review, overall * min(1.0, comparable / settings.min_exercise_prints))
     lines = (_matched_lines(a, shared), _matched_lines(b, shared))
-    return PairScore(a, b, sims, shared, overall, max(overall, best), lines)
+    return PairScore(a, b, sims, shared, overall, review, lines)
 
 
 def _matched_lines(entry: Entry, shared: dict[str, set[int]]) -> int:
@@ -355,13 +357,13 @@ def matched_line_numbers(unit: Unit, hashes: set[int]) -> set[int]:
 
 def rank_pairs(entries: list[Entry], exercises: list[str], settings: Settings,
                progress: bool = False) -> list[PairScore]:
-    """Every pair that shares a rare fingerprint, best first (all other pairs score 0)."""
+    """Every pair that shares a distinctive fingerprint, best first (all others score 0)."""
     index = rare_fingerprints(entries, settings)
-    pairs = sorted(candidate_pairs(index))
-    rare = set(index)
-    scored = [score_pair(entries[i], entries[j], exercises, rare, settings)
-              for i, j in _progress(pairs, progress, "pairs")]
-    scored = [s for s in scored if s.overall > 0 or s.review > 0]
+    distinctive = [{e: {h for h in u.prints if (e, h) in index} for e, u in entry.units.items()}
+                   for entry in entries]
+    scored = [score_pair(entries[i], entries[j], exercises, settings, distinctive[i], distinctive[j])
+              for i, j in _progress(sorted(candidate_pairs(index)), progress, "pairs")]
+    scored = [s for s in scored if s.review > 0]
     scored.sort(key=lambda s: (-s.review, -s.overall, -sum(s.matched_lines), s.a.student, s.b.student))
     return scored
 

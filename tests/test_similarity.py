@@ -72,7 +72,7 @@ def test_one_copied_exercise_of_five_shows_in_that_exercise_only(result):
     pair = next(p for p in result.pairs if _key(p.a.student, p.b.student) == _key(*klass.PLANTED[3]))
     assert pair.exercises["CifarLeNet"] == 1.0
     assert max(v for e, v in pair.exercises.items() if e != "CifarLeNet") < 0.5
-    assert pair.overall < 0.75 and pair.review == 1.0
+    assert pair.overall < 0.75 and pair.review == 1.0  # CifarLeNet is large: no scaling down
 
 
 def test_starter_code_alone_scores_zero(result):
@@ -80,7 +80,7 @@ def test_starter_code_alone_scores_zero(result):
     assert {e.student for e in result.entries} >= starters
     assert not [p for p in result.pairs if {p.a.student, p.b.student} & starters]
     a, b = (next(e for e in result.entries if e.student == s) for s in sorted(starters))
-    score = score_pair(a, b, list(result.exercises), None, Settings())
+    score = score_pair(a, b, list(result.exercises), Settings())
     assert (score.overall, score.review, score.matched_lines) == (0.0, 0.0, (0, 0))
     assert all(not unit.prints for unit in a.units.values())
 
@@ -127,8 +127,11 @@ def test_index_scores_only_pairs_sharing_a_rare_fingerprint():
     index = rare_fingerprints(entries, settings)
     assert {h for _, h in index} == {10, 11, 20, 30}
     assert candidate_pairs(index) == {(0, 1), (2, 4)}
-    ab = score_pair(entries[0], entries[1], ["ex"], set(index), settings)
-    assert ab.exercises["ex"] == 0.5  # 2 rare shared of 4; the common 2 count in the size, not the match
+    distinctive = [{"ex": {h for h in e.units["ex"].prints if ("ex", h) in index}} for e in entries]
+    ab = score_pair(entries[0], entries[1], ["ex"], settings, distinctive[0], distinctive[1])
+    assert ab.exercises["ex"] == 1.0  # all of their distinctive code; the common idiom neither counts nor dilutes
+    assert ab.review == 0.2  # but two fingerprints are thin evidence: scaled by 2 of min_exercise_prints (10)
+    assert score_pair(entries[0], entries[1], ["ex"], settings).exercises["ex"] == 1.0
 
 
 class _Page(HTMLParser):
