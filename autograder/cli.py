@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-reference", action="store_true",
                    help="add the reference solution from solutions/ as a pseudo-student")
     p.add_argument("--top", type=int, default=25, help="pairs shown side by side in report.html")
-    p.set_defaults(module="similarity", func="run_similarity")
+    p.set_defaults(module="similarity_report", func="run_similarity")
 
     p = sub.add_parser("merge", help="combine the results of batch shards into one gradebook")
     p.add_argument("shards", nargs="+", help="the --out folders of the shards")

@@ -1,15 +1,120 @@
-"""What `autograder similarity` writes, per assignment: pairs.csv (every pair sharing
-code, ranked), report.html (the top pairs side by side, matched lines highlighted) and
-distribution.png (all pairs' scores, log scale, so the few high pairs stand out); and
-index.html over the assignments. Every page says that the ranking proves nothing."""
+"""`autograder similarity DIR` (and `batch --similarity`): find the class the way batch
+does, compare each assignment with autograder.similarity, and write per assignment
+pairs.csv (every pair sharing code, ranked), report.html (the top pairs side by side,
+matched lines highlighted) and distribution.png (all pairs' scores, log scale, so the few
+high pairs stand out); and index.html over the assignments. Every page says that the
+ranking proves nothing."""
 from __future__ import annotations
 
 import csv
 import html
 import io
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.similarity import DISCLAIMER, AssignmentResult, PairScore, Unit, matched_line_numbers
+from autograder.cli import UsageError
+from autograder.mapping import GradingError, map_files
+from autograder.similarity import (DISCLAIMER, OTHER, REFERENCE, Entry, PairScore, Settings, Unit,
+                                   _progress, all_kgrams, fingerprint_file, import_aliases,
+                                   matched_line_numbers, rank_pairs, read_starter, subtract)
+
+@dataclass
+class AssignmentResult:
+    assignment: str
+    exercises: list[str]
+    entries: list[Entry]
+    pairs: list[PairScore]
+    notes: list[str]
+
+    @property
+    def all_pairs(self) -> int:
+        return len(self.entries) * (len(self.entries) - 1) // 2
+
+
+def class_files(root: Path, course, assignment_id: str, include_reference: bool) -> tuple[list[tuple[str, Path]], list[str]]:
+    """(student, file) for one assignment, found the way `autograder batch` finds them."""
+    from autograder.batch.discover import discover
+    _, submissions = discover(root, [a.id for a in course.assignments])
+    files, notes = [], []
+    for sub in submissions:
+        try:
+            mapped, _ = map_files(sub.path, course, [assignment_id])
+        except GradingError as exc:
+            notes.append(f"{sub.student}: skipped, {exc}")
+            continue
+        if assignment_id in mapped:
+            files.append((sub.student, mapped[assignment_id]))
+    if include_reference:
+        reference = course.solution_notebook(course.assignment(assignment_id))
+        if not reference.is_file():
+            raise UsageError(f"--include-reference: no reference solution at {reference}")
+        files.append((REFERENCE, reference))
+    return files, notes
+
+
+def compare_assignment(root: Path, course, assignment_id: str, settings: Settings = Settings(),
+                       include_reference: bool = False, jobs: int = 1, progress: bool = False) -> AssignmentResult:
+    assignment = course.assignment(assignment_id)
+    starter_path = course.student_notebook(assignment)
+    if not starter_path.is_file():
+        raise UsageError(f"no starter notebook for {assignment_id} at {starter_path} (needed to subtract it)")
+    starter = read_starter(starter_path)
+    files, notes = class_files(root, course, assignment_id, include_reference)
+    tasks = [(student, path, starter, settings) for student, path in files]
+    if jobs > 1 and len(tasks) >= 40:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            results = list(_progress(pool.map(fingerprint_file, tasks, chunksize=8), progress, "sub"))
+    else:
+        results = [fingerprint_file(t) for t in _progress(tasks, progress, "sub")]
+    entries = [r for r in results if isinstance(r, Entry)]
+    notes += [r for r in results if isinstance(r, str)]
+    subtract(entries, all_kgrams(starter.sources, starter.exercises, import_aliases(starter.sources), settings))
+    exercises = starter.exercises + [OTHER]
+    return AssignmentResult(assignment_id, exercises, entries, rank_pairs(entries, exercises, settings, progress), notes)
+
+
+def run_similarity(args, course) -> int:
+    root = Path(args.path)
+    if not root.is_dir():
+        raise UsageError(f"similarity needs a folder of submissions; {root} "
+                         f"{'is a file' if root.exists() else 'does not exist'}")
+    ids = [course.assignment(args.assignment).id] if args.assignment else [a.id for a in course.assignments]
+    if args.top < 1:
+        raise UsageError(f"--top must be at least 1, got {args.top}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file, not a folder")
+    results = [compare_assignment(root, course, aid, include_reference=args.include_reference,
+                                  jobs=_cores(), progress=True) for aid in ids]
+    results = [r for r in results if r.entries]
+    if not results:
+        raise UsageError(f"no submission under {root} maps to {', '.join(ids)}")
+    out.mkdir(parents=True, exist_ok=True)
+    for result in results:
+        write_assignment_report(out / result.assignment, result, args.top)
+        for note in result.notes:
+            print(f"similarity: {result.assignment}: {note}", file=sys.stderr)
+    write_index(out, results)
+    print(f"similarity: {', '.join(f'{r.assignment} ({len(r.entries)} submissions, {len(r.pairs)} pairs share code)' for r in results)}"
+          f"; open {out / 'index.html'}. It ranks pairs to review; it proves nothing and changes no grade.",
+          file=sys.stderr)
+    return 0
+
+
+def run_after_batch(args, course, out: Path) -> None:
+    """`autograder batch --similarity`: the same report, under the batch's --out."""
+    from types import SimpleNamespace
+    assignment = args.assignment[0] if args.assignment and len(args.assignment) == 1 else None
+    run_similarity(SimpleNamespace(path=args.path, out=str(out / "similarity"), assignment=assignment,
+                                   include_reference=False, top=25), course)
+
+
+def _cores() -> int:
+    from autograder.batch.runner import available_cores
+    return available_cores()
+
 
 CSV_FIELDS = ["rank", "assignment", "student_a", "student_b", "review_score", "overall",
               "matched_lines_a", "matched_lines_b", "file_a", "file_b"]

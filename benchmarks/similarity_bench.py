@@ -55,7 +55,7 @@ def main() -> None:
     args = parser.parse_args()
     from autograder.batch.runner import available_cores
     from autograder.course import load_course
-    from autograder.similarity import compare_assignment
+    from autograder.similarity_report import compare_assignment
 
     rng = random.Random(14)
     course = load_course(REPO / "course.yaml")

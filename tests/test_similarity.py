@@ -15,8 +15,8 @@ import similarity_class as klass  # noqa: E402
 
 from autograder.cli import main  # noqa: E402
 from autograder.similarity import (REFERENCE, Entry, Settings, Unit, candidate_pairs,  # noqa: E402
-                                   compare_assignment, normalized_tokens, rare_fingerprints,
-                                   run_after_batch, score_pair)
+                                   normalized_tokens, rare_fingerprints, score_pair)
+from autograder.similarity_report import compare_assignment, run_after_batch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 STARTER = REPO / "assignments" / "04_lenet" / "04_lenet.ipynb"

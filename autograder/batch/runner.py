@@ -112,7 +112,7 @@ def run_batch(args, course) -> int:
     print(f"batch: {len(results)} results ({graded} graded cleanly) in {out}: gradebook.csv, "
           f"summary.txt, histogram.png, reports/", file=sys.stderr)
     if getattr(args, "similarity", False):
-        from autograder.similarity import run_after_batch
+        from autograder.similarity_report import run_after_batch
         run_after_batch(args, course, out)
     return 0
 
