@@ -227,19 +227,35 @@ class SubmissionOpener:
         load_status = getattr(sub, "load_status", "ok") or "ok"
         if load_status not in ("ok", "loaded", "graded"):
             result.status = load_status if load_status in ("error", "crashed", "timeout", "memory") else "error"
-        for err in getattr(sub, "load_errors", None) or []:
+        errors = list(getattr(sub, "load_errors", None) or [])
+        for err in errors[:MAX_LOAD_ERRORS]:
             result.load_errors.append(_load_error(err))
+        if len(errors) > MAX_LOAD_ERRORS:
+            result.notes.append(f"{len(errors) - MAX_LOAD_ERRORS} more load errors not shown")
+
+
+# A student controls how many cells raise and what their messages say: a report stays readable.
+MAX_LOAD_ERRORS, MAX_LOAD_ERROR_CHARS = 20, 2000
+
+
+def _truncated(text: str) -> str:
+    if len(text) <= MAX_LOAD_ERROR_CHARS:
+        return text
+    return text[:MAX_LOAD_ERROR_CHARS] + f" ... ({len(text) - MAX_LOAD_ERROR_CHARS} more characters not shown)"
 
 
 def _load_error(err) -> LoadError:
     if isinstance(err, LoadError):
-        return err
-    if isinstance(err, dict):
-        return LoadError.from_dict(err)
-    if isinstance(err, str):
-        return LoadError(message=err)
-    return LoadError(message=str(getattr(err, "message", err)), cell=getattr(err, "cell", None),
-                     line=getattr(err, "line", None), kind=str(getattr(err, "kind", "error")))
+        error = err
+    elif isinstance(err, dict):
+        error = LoadError.from_dict(err)
+    elif isinstance(err, str):
+        error = LoadError(message=err)
+    else:
+        error = LoadError(message=str(getattr(err, "message", err)), cell=getattr(err, "cell", None),
+                          line=getattr(err, "line", None), kind=str(getattr(err, "kind", "error")))
+    error.message = _truncated(str(error.message))
+    return error
 
 
 def grade_path(path: str, course: Course, device: str = "auto", seed: int | None = None,

@@ -22,6 +22,8 @@ from autograder.sandbox.cgroups import SandboxCgroup, remove_stale_groups
 from autograder.sandbox.template import rss_anon
 
 OUTPUT_KEPT = 64 * 1024
+WHERE_SIGNAL = signal.SIGUSR2
+WHERE_MARK = "[autograder] the call was stopped "
 POLL_S = 0.2
 PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "CUDA_HOME", "CUDA_PATH", "LD_LIBRARY_PATH", "NVIDIA_VISIBLE_DEVICES",
               "NVIDIA_DRIVER_CAPABILITIES", "PYTORCH_CUDA_ALLOC_CONF", "TORCH_HOME", "SSL_CERT_FILE")
@@ -146,6 +148,7 @@ class Link:
         self.rss_base, self.rss_limit = 0, 0
         self.exit: dict | None = None  # what the reaper wrote when the student process ended
         self.killed_for: str | None = None
+        self.cpu_at_kill = 0.0
         self.closed = False
         self._last_poll = 0.0
 
@@ -255,10 +258,40 @@ class Link:
     def kill(self, reason: str | None = None) -> None:
         if reason and self.killed_for is None and self.exit is None:
             self.killed_for = reason
+        if self.exit is None and self.pid is not None:
+            self.cpu_at_kill = max(self.cpu_at_kill, process_cpu_seconds(self.pid))
         try:
             os.killpg(self.pgid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+
+    def cpu_seconds(self) -> float:
+        """CPU time the student's process used (with its waited-for children)."""
+        if self.exit is not None:
+            return float(self.exit.get("cpu") or 0.0)
+        return self.cpu_at_kill
+
+    def stopped_where(self, wait_s: float = 0.3) -> str:
+        """Ask the student's process where it is (see template.report_where) before it is
+        killed for time: "in cell 3, line 7, in train", or "" when it does not say. What
+        it says is a hint for the message, nothing else."""
+        if self.pid is None or self.exit is not None:
+            return ""
+        before = self.output_size
+        try:
+            os.kill(self.pid, WHERE_SIGNAL)
+        except OSError:
+            return ""
+        end = time.monotonic() + wait_s
+        while time.monotonic() < end and self.out_fd >= 0:
+            ready, _, _ = select.select([self.out_fd], [], [], end - time.monotonic())
+            if ready:
+                self._drain_output()
+                text = b"".join(self.output)[-4096:].decode("utf-8", "replace")
+                if self.output_size > before and WHERE_MARK in text:
+                    line = text.rsplit(WHERE_MARK, 1)[1].split("\n", 1)[0]
+                    return line.strip()[:200]
+        return ""
 
     def text_output(self) -> str:
         if self.out_fd >= 0:
@@ -362,6 +395,14 @@ def _remove_iteratively(top: str) -> None:
         os.rmdir(top)
     except OSError:
         pass
+
+
+def process_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def new_link(template: Template, config: dict) -> Link:

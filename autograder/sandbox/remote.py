@@ -91,6 +91,10 @@ class SandboxSubmission(Submission):
         self.limits = factory.limits
         self.link: Link | None = None
         self.generation = 0
+        # one wall clock and one CPU budget for the submission, shared by its restarts
+        self.submission_deadline: float | None = None
+        self.cpu_used = 0.0
+        self.stopped_at = ""  # where the student's code was when a call last ran out of time
         self._seq = 0
         self.load_errors: list = []
         self.load_status = "ok"
@@ -104,10 +108,12 @@ class SandboxSubmission(Submission):
     def _start(self) -> None:
         self.generation += 1
         self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
-        self.link = new_link(self.factory.template, self.factory.config())
-        # the clock starts once the sandbox exists: a template still importing torch
-        # (first open of a factory) is not the student's time
-        self.life_deadline = time.monotonic() + self.limits.submission_timeout_s
+        self.link = new_link(self.factory.template, self._sandbox_config())
+        # the clock starts once the first sandbox exists (a template still importing
+        # torch is not the student's time); a restart gets only what is left of it
+        if self.submission_deadline is None:
+            self.submission_deadline = time.monotonic() + self.limits.submission_timeout_s
+        self.life_deadline = self.submission_deadline
         try:
             hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
         except SubmissionFault as exc:
@@ -134,9 +140,14 @@ class SandboxSubmission(Submission):
             return
         except TamperDetected:  # loading tampered with the kit: every test meets the fault
             return
-        self.load_errors = [LoadIssue(int(i["cell"]), i.get("line"), str(i["message"]),
-                                      str(i.get("traceback") or ""), str(i.get("kind") or "error"))
-                            for i in result["issues"]]
+        try:
+            self.load_errors = [LoadIssue(int(i["cell"]), i.get("line") if type(i.get("line")) is int else None,
+                                          _text(i["message"], 2000), _text(i.get("traceback"), 4000),
+                                          _text(i.get("kind"), 40) or "error")
+                                for i in result["issues"]]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            self._stop(SubmissionCrashed("protocol violation: a malformed load reply"))
+            self.load_status, self.load_fault = "crashed", self._fault
         if any(i.kind == "memory" for i in self.load_errors):
             self.load_status = "memory"
 
@@ -147,12 +158,35 @@ class SandboxSubmission(Submission):
         if self.load_fault is not None:
             return
         self._close_link()
+        used_up = self._budget_used_up()
+        if used_up:  # no new sandbox: the remaining tests end at once
+            self._fault = SubmissionTimeout(used_up)
+            return
         self._start()
+
+    def _sandbox_config(self) -> dict:
+        """The factory's config with the CPU time this submission has left."""
+        config = self.factory.config()
+        limits = dict(config["limits"])
+        limits["cpu_time_s"] = max(1.0, float(limits["cpu_time_s"]) - self.cpu_used)
+        return {**config, "limits": limits}
+
+    def _where(self) -> str:
+        return f" (stopped {self.stopped_at})" if self.stopped_at else ""
+
+    def _budget_used_up(self) -> str:
+        """Why this submission may not start another sandbox ('' when it may)."""
+        if self.submission_deadline is not None and time.monotonic() >= self.submission_deadline:
+            return f"the submission's time limit of {self.limits.submission_timeout_s:g} s is used up{self._where()}"
+        if self.cpu_used >= self.limits.cpu_time_s - 0.5:
+            return f"the student's code used up its {self.limits.cpu_time_s:g} s of CPU time{self._where()}"
+        return ""
 
     def _close_link(self) -> None:
         if self.link is not None:
             self._last_output = self.link.text_output()
             self.link.close()
+            self.cpu_used += self.link.cpu_seconds()
             self.link = None
 
     def close(self) -> None:
@@ -214,7 +248,7 @@ class SandboxSubmission(Submission):
             raise SubmissionCrashed("the sandbox is closed")
         if time.monotonic() >= self.life_deadline:
             raise self._stop(SubmissionTimeout(
-                f"the submission's time limit of {self.limits.submission_timeout_s:g} s is used up"))
+                f"the submission's time limit of {self.limits.submission_timeout_s:g} s is used up{self._where()}"))
 
     # -- transport ---------------------------------------------------------------------------
     def _receive(self, deadline: float) -> dict:
@@ -222,12 +256,13 @@ class SandboxSubmission(Submission):
         try:
             envelope, buffers = self.link.receive(deadline)
         except Deadline:
+            self.stopped_at = self.link.stopped_where() or self.stopped_at
             if time.monotonic() >= self.life_deadline - 0.01:
                 fault = SubmissionTimeout(f"the submission's time limit of "
-                                          f"{self.limits.submission_timeout_s:g} s is used up")
+                                          f"{self.limits.submission_timeout_s:g} s is used up{self._where()}")
             else:
                 fault = SubmissionTimeout(f"a call into the student's code took longer than "
-                                          f"{self.limits.test_timeout_s:g} s")
+                                          f"{self.limits.test_timeout_s:g} s{self._where()}")
             raise self._stop(fault) from None
         except Ended:
             raise self._stop(self._ended_fault()) from None
@@ -258,7 +293,8 @@ class SandboxSubmission(Submission):
             raise self._stop(SubmissionCrashed("protocol violation: a reply to the wrong request"))
         if reply.get("ok") is True:
             try:
-                return wire.Decoder(self._buffers, on_handle=self._handle, remote=True).decode(reply.get("value"))
+                return wire.Decoder(self._buffers, on_handle=self._handle, remote=True,
+                                    deadline=deadline).decode(reply.get("value"))
             except wire.ProtocolError as exc:
                 raise self._stop(SubmissionCrashed(str(exc))) from None
         raise self._error(reply.get("error"))
@@ -266,19 +302,21 @@ class SandboxSubmission(Submission):
     def _error(self, error) -> Exception:
         if not isinstance(error, dict):
             return self._stop(SubmissionCrashed("protocol violation: a malformed error reply"))
-        kind, message = error.get("kind"), str(error.get("message") or "")[:20000]
+        kind, message = error.get("kind"), _text(error.get("message"))
         if kind == "tamper":
             return self._stop(TamperDetected.of(error.get("changed") or []))
+        if kind == "too_large":  # the sandbox refused to send it and goes on serving
+            return StudentCodeError(message, "ReplyTooLarge", "")
         if kind == "missing":
-            return MissingName(str(error.get("name")))
+            return MissingName(_text(error.get("name"), 200))
         if kind == "exit":
             return self._stop(SubmissionCrashed(message))
         if kind == "memory":
             return SubmissionMemoryError(message)
         if kind == "student":
-            trace = str(error.get("traceback") or "")
+            trace = _text(error.get("traceback"))
             text = message + (f"\nTraceback (the student's code, most recent call last):\n{trace}" if trace else "")
-            return StudentCodeError(text, str(error.get("type") or "Exception"), trace)
+            return StudentCodeError(text, _text(error.get("type"), 200) or "Exception", trace)
         return RuntimeError(f"sandbox request failed: {message}")
 
     def _ref_node(self, value) -> dict:
@@ -338,6 +376,16 @@ class SandboxSubmission(Submission):
 
     def handle_op(self, op: str, handle: "Handle", **fields) -> Any:
         return self._request({"op": op, "target": handle, **fields})
+
+
+def _text(value, limit: int = 20000) -> str:
+    """A string field of a reply, whatever the sandbox put there (a deeply nested list
+    would overflow str()), cut to `limit` characters."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return ""
+    return value if len(value) <= limit else value[:limit] + f"... ({len(value) - limit} more characters)"
 
 
 # Attribute names Python, numpy, torch and pytest probe for on any object: answered here

@@ -1,11 +1,37 @@
 """The human-readable report: a table per assignment, totals, then what to fix."""
 from __future__ import annotations
 
+import re
+
 from autograder.report import AssignmentResult, Report
 
 MARKS = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
          "crashed": "CRASH", "memory": "MEMORY", "skipped": "skip"}
 NAME_WIDTH = 52
+MESSAGE_CHARS = 4000
+# Anything that could start a new line or move the cursor on a terminal (\r, \v, \f,
+# \x1c-\x1e, \x85, \u2028, \u2029, escape sequences): a student's text must never look
+# like a line the grader wrote, such as "Total: 10/10".
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(line: str) -> str:
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], line)
+
+
+def _untrusted(text: str, indent: str = "    | ") -> list[str]:
+    """Student-controlled text as report lines: cut to MESSAGE_CHARS, control characters
+    shown escaped, and every line after the first behind `indent`, so none of it can
+    start a line of the report."""
+    text = str(text)
+    if len(text) > MESSAGE_CHARS:
+        text = text[:MESSAGE_CHARS] + f" ... ({len(text) - MESSAGE_CHARS} more characters not shown)"
+    lines = [_escaped(line) for line in text.replace("\r\n", "\n").split("\n")]
+    return [lines[0], *(indent + line for line in lines[1:])]
+
+
+def _inline(text: str) -> str:
+    return "\n".join(_untrusted(text))
 
 
 def _points(x: float) -> str:
@@ -17,13 +43,13 @@ def _assignment_block(a: AssignmentResult) -> list[str]:
     status = "" if a.status == "graded" else f"  [{a.status}]"
     lines = [f"{a.id}{title}: {_points(a.score)}/{_points(a.max_score)}{status}"]
     if a.source:
-        lines.append(f"  file: {a.source}")
+        lines.append(f"  file: {_inline(a.source)}")
     for note in a.notes:
-        lines.append(f"  note: {note}")
+        lines.append(f"  note: {_inline(note)}")
     for err in a.load_errors:
         where = err.where()
-        lines.append(f"  load error{' (' + where + ')' if where else ''}: {err.message}")
-    lines.extend(f"  warning: {w}" for w in (a.isolation or {}).get("warnings", []) or [])
+        lines.append(f"  load error{' (' + where + ')' if where else ''}: {_inline(err.message)}")
+    lines.extend(f"  warning: {_inline(w)}" for w in (a.isolation or {}).get("warnings", []) or [])
     if a.tests:
         lines.append(f"  {'result':<8} {'test':<{NAME_WIDTH}} {'category':<10} {'points':>9}")
     for t in a.tests:
@@ -37,7 +63,7 @@ def _assignment_block(a: AssignmentResult) -> list[str]:
 def _isolation_warnings(isolation: dict | None) -> list[str]:
     if not isolation:
         return []
-    lines = [f"warning: {w}" for w in isolation.get("warnings", []) or []]
+    lines = [f"warning: {_inline(w)}" for w in isolation.get("warnings", []) or []]
     level = isolation.get("level")
     if level == "none":
         lines.append(f"warning: student code ran without isolation (backend: {isolation.get('backend', 'unknown')})")
@@ -53,13 +79,13 @@ def _problems(report: Report) -> list[str]:
         if t.status in ("passed",) or (t.status == "skipped" and not t.message):
             continue
         lines.append(f"- {a.id} / {t.name} [{t.status}]")
-        lines.extend(f"    {line}" for line in (t.message or "(no message)").splitlines())
+        lines.extend(f"    {line}" for line in _untrusted(t.message or "(no message)", indent=""))
     return lines
 
 
 def write(report: Report) -> str:
     env = report.environment
-    lines = [f"Grading report for {report.submission}",
+    lines = [f"Grading report for {_inline(report.submission)}",
              f"device: {env.get('device', '?')}   seed: {env.get('seed', '?')}   "
              f"torch: {env.get('torch', '?')}   python: {env.get('python', '?')}"]
     if env.get("cuda_checks") not in (None, "none", "ran"):
