@@ -71,6 +71,13 @@ class NbgraderSettings:
 
 
 @dataclass(frozen=True)
+class ReleaseSettings:
+    # Where a notebook opened alone (Colab) pip-installs the student package from when no
+    # .whl lies next to it: a URL of the release's wheel or a pip requirement; "" = none.
+    student_package: str = ""
+
+
+@dataclass(frozen=True)
 class Assignment:
     id: str
     notebook: str
@@ -88,6 +95,7 @@ class Course:
     data: DataSettings = field(default_factory=DataSettings)
     accuracy: AccuracySettings = field(default_factory=AccuracySettings)
     nbgrader: NbgraderSettings = field(default_factory=NbgraderSettings)
+    release: ReleaseSettings = field(default_factory=ReleaseSettings)
     # Where course.yaml was read from; paths in it resolve against this folder.
     root: Path = field(default=Path("."), compare=False, metadata={"from_yaml": False})
 

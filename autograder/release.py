@@ -8,12 +8,15 @@ The reference notebooks in solutions/ are the single source. Releasing one:
 2. writes the student notebook to assignments/<id>/ (checked in, so a test can prove it
    has not drifted from solutions/);
 3. builds a bundle per assignment (build/release/<id>/ and a zip): the notebook plus the
-   few kit modules the self-check needs and that assignment's visible tests. Nothing
-   else from the package is copied: the allow-list below is the whole student surface.
+   few kit modules the self-check needs and that assignment's visible tests, and the
+   student package (a wheel of the same modules, student_wheel.py) for a notebook opened
+   alone, e.g. on Colab. Nothing else from the package is copied: the allow-list below is
+   the whole student surface.
 """
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import zipfile
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder import student_wheel
 from autograder.course import Assignment, Course, CourseError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -45,13 +49,23 @@ STUDENT_MODULES = (
 STUDENT_README = """\
 # {title}
 
+## On your computer
 1. Install the course requirements once: `pip install -r requirements.txt`
    (or use the environment your course provides).
-2. Open `{notebook}` in Jupyter, read each section and complete the functions marked
-   `# YOUR CODE HERE`.
+2. Open `{notebook}` in Jupyter **from this folder**, read each section and complete the
+   functions marked `# YOUR CODE HERE`.
 3. Run the `check(...)` cells: they run the visible self-check tests on your code.
    Hidden tests also run when your work is graded, so a green self-check is a good sign,
-   not the final grade.
+   not the final grade. From a terminal: `autograder check {notebook}` where the course
+   kit is installed.
+
+## On Google Colab (or with the notebook in any other folder)
+The notebook's first code cell needs the course's student package (the self-check and
+the demo data), `{wheel}`, which is in this folder:
+1. Upload `{notebook}` to Colab (File > Upload notebook).
+2. Upload `{wheel}` with the Files panel (the folder icon on the left), next to the notebook.
+3. Run the first code cell: it installs the package with pip and says what to do if it
+   cannot (offline, or the .whl missing).{online}
 """
 STUDENT_REQUIREMENTS = "torch>=2.3\ntorchvision>=0.18\nnumpy>=1.24\npytest>=7.4\nmatplotlib>=3.7\ntqdm>=4.65\n"
 
@@ -123,9 +137,40 @@ def read_notebook(path: Path):
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
+INSTALL_SOURCE_LINE = re.compile(r"^STUDENT_PACKAGE_SOURCE = .*$", re.MULTILINE)
+INSTALL_SOURCE_SHAPE = re.compile(r"^[A-Za-z0-9][\w.+:/@=<>!~,\[\]#%?&-]*$")
+
+
+def student_package_source(course: Course) -> str:
+    """course.yaml's release.student_package, checked: it is written into a code cell."""
+    value = course.release.student_package
+    if value and not INSTALL_SOURCE_SHAPE.match(value):
+        raise ReleaseError(f"course.yaml: release.student_package: must be a URL or a pip requirement "
+                           f"without spaces or quotes, got {value!r}")
+    return value
+
+
+def with_install_source(nb, source: str):
+    """Write the course's install source into the first cell's STUDENT_PACKAGE_SOURCE line."""
+    for cell in nb.cells:
+        if cell.cell_type == "code" and INSTALL_SOURCE_LINE.search(cell.source):
+            cell.source = INSTALL_SOURCE_LINE.sub(
+                lambda m: f"STUDENT_PACKAGE_SOURCE = {json.dumps(source)}  # written by `autograder release` from course.yaml",
+                cell.source, count=1)
+            break
+    return nb
+
+
 def released_text(course: Course, assignment: Assignment) -> str:
     path = course.solution_notebook(assignment)
-    return notebook_text(student_notebook(read_notebook(path), f"solutions/{assignment.id}/{assignment.notebook}"))
+    nb = student_notebook(read_notebook(path), f"solutions/{assignment.id}/{assignment.notebook}")
+    return notebook_text(with_install_source(nb, student_package_source(course)))
+
+
+def student_wheel_bytes(course: Course) -> bytes:
+    """The student package (see student_wheel.py): every assignment's visible tests."""
+    tests = [rel for a in course.assignments for rel in visible_test_paths(a.id)]
+    return student_wheel.build_wheel(student_wheel.package_files(STUDENT_MODULES, tests, PACKAGE_DIR))
 
 
 def stale_assignments(course: Course) -> list[str]:
@@ -153,8 +198,8 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, bytes]:
     """Every file a student receives for one assignment: relative path -> content."""
     files = {
         assignment.notebook: released_text(course, assignment).encode(),
-        "README.md": STUDENT_README.format(title=assignment.title or assignment.id,
-                                           notebook=assignment.notebook).encode(),
+        "README.md": student_readme(course, assignment).encode(),
+        student_wheel.wheel_name(): student_wheel_bytes(course),
         "requirements.txt": STUDENT_REQUIREMENTS.encode(),
     }
     for module in STUDENT_MODULES:
@@ -167,6 +212,13 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, bytes]:
     for rel in tests:
         files[f"autograder/{rel}"] = (PACKAGE_DIR / rel).read_bytes()
     return files
+
+
+def student_readme(course: Course, assignment: Assignment) -> str:
+    source = student_package_source(course)
+    online = (f"\n   Without the .whl it installs from `{source}` (needs internet)." if source else "")
+    return STUDENT_README.format(title=assignment.title or assignment.id, notebook=assignment.notebook,
+                                 wheel=student_wheel.wheel_name(), online=online)
 
 
 def visible_test_paths(assignment_id: str) -> list[str]:
@@ -199,7 +251,10 @@ def build_bundles(course: Course, out: Path) -> list[Path]:
         zip_path = out / f"{a.id}.zip"
         _write_atomic(zip_path, buffer.getvalue())
         zips.append(zip_path)
-    return zips
+    # The wheel on its own too, for instructors who publish it (release.student_package).
+    wheel = out / student_wheel.wheel_name()
+    _write_atomic(wheel, student_wheel_bytes(course))
+    return [*zips, wheel]
 
 
 def _write_atomic(path: Path, content: str | bytes) -> None:

@@ -223,9 +223,42 @@ def test_demos_are_tagged(assignment_id):
 
 def test_training_notebook_has_the_required_demos():
     demos = "\n".join(c.source for c in load("05_training").cells if "demo" in tags(c))
-    for needle in ("make_grid", "next(iter(", "demo_loaders(", "plt.bar(", "plt.plot(",
+    for needle in ("make_grid", "next(iter(", "plt.bar(", "plt.plot(",
                    "train(", "evaluate(", "per_class_accuracy("):
         assert needle in demos, f"05_training demos lack {needle!r}"
+
+
+def test_training_notebook_runs_the_real_cifar10_pipeline_in_code():
+    """The lesson's data pipeline is code that runs, not prose behind a kit helper: the
+    torchvision class, the lesson's DataLoader, and the offline set behind the same class."""
+    cells = [c.source for c in load("05_training").cells if c.cell_type == "code" and "demo" in tags(c)]
+    pipeline = next((c for c in cells if "torchvision.datasets.CIFAR10(" in c), None)
+    assert pipeline, "no code cell calls torchvision.datasets.CIFAR10(...)"
+    assert "DataLoader(trainset, batch_size=4, shuffle=True, num_workers=2)" in pipeline
+    assert "SyntheticCIFAR10(" in pipeline and "demo_loaders(" not in "\n".join(cells)
+    from autograder.data import SyntheticCIFAR10
+    import torchvision
+    assert issubclass(SyntheticCIFAR10, torchvision.datasets.CIFAR10)
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_demos_run_torch_on_one_thread_and_say_why(assignment_id):
+    """On small CPUs torch's default thread pool makes the lesson's loops ~20x slower."""
+    cells = load(assignment_id).cells
+    index = next((i for i, c in enumerate(cells) if "torch.set_num_threads(1)" in c.source), None)
+    assert index is not None, "no cell sets torch to one thread"
+    cell = cells[index]
+    assert "demo" in tags(cell) and "slower" in cell.source, "tag it demo and say why in one line"
+    first_demo = next(i for i, c in enumerate(cells) if "demo" in tags(c))
+    assert index == first_demo, "set the threads before the first demo"
+
+
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_first_cell_installs_the_student_package_when_opened_alone(assignment_id):
+    setup = next(c.source for c in load(assignment_id).cells if "selfcheck" in tags(c))
+    for needle in ("except ModuleNotFoundError", "pytorch_course_selfcheck-*.whl", "pip", "install",
+                   "STUDENT_PACKAGE_SOURCE = ", "Colab"):
+        assert needle in setup, f"the first cell lacks {needle!r}"
 
 
 @pytest.mark.parametrize("assignment_id", IDS)
