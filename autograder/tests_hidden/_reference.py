@@ -70,6 +70,53 @@ def numerical_gradient(scalar_fn, x: torch.Tensor, eps: float = 1e-6) -> torch.T
     return grad
 
 
+# -- reading a student's model through the channel -----------------------------------------
+def named_parameters(submission, model) -> list[tuple[str, torch.Tensor]]:
+    """(name, value) of every parameter, in registration order, read by iterating the
+    model's own named_parameters() through the channel (raw values, each with its .grad);
+    never a kit helper's summary, which code in the student's process could rewrite."""
+    return [(str(name), value) for name, value in submission.call(model.named_parameters)]
+
+
+def directional_derivative(submission, model, named, direction, x, grad_output, step=1e-3) -> float:
+    """d/dt <model(x), grad_output> with every parameter at p + t * direction, at t = 0, by
+    central differences of the student's own forward: the request loop writes the moved
+    weights into the model (then the original ones back), the grader reads the outputs."""
+    handles = [submission.call_keep(model.get_parameter, name) for name, _ in named]
+    originals = [value.detach().clone() for _, value in named]
+
+    def value_at(t: float) -> float:
+        for handle, p, d in zip(handles, originals, direction):
+            submission.write(handle, p + t * d)
+        return float((submission.call(model, x).double() * grad_output.double()).sum())
+
+    try:
+        return (value_at(step) - value_at(-step)) / (2 * step)
+    finally:
+        for handle, p in zip(handles, originals):
+            submission.write(handle, p)
+
+
+def layers_from_parameters(named: list[tuple[str, torch.Tensor]]) -> list[tuple]:
+    """Layers with parameters, in order, from their weights' shapes alone: a 4-d weight
+    is a Conv2d (out, in, kh, kw), a 2-d one a Linear (out, in). Only the names' last
+    part (weight/bias, set by torch) is used, never the student's attribute names."""
+    layers, seen = [], []
+    for name, value in named:
+        owner, _, leaf = name.rpartition(".")
+        if leaf != "weight" or owner in seen:
+            continue
+        seen.append(owner)
+        shape = tuple(value.shape)
+        if len(shape) == 4:
+            layers.append(("Conv2d", shape[1], shape[0], shape[2:]))
+        elif len(shape) == 2:
+            layers.append(("Linear", shape[1], shape[0]))
+        else:
+            layers.append((f"a layer with a {len(shape)}-d weight",))
+    return layers
+
+
 # -- 04 LeNet ---------------------------------------------------------------------------------
 GRAY_SHAPES = [(6, 1, 3, 3), (6,), (16, 6, 3, 3), (16,), (120, 576), (120,), (84, 120), (84,), (10, 84), (10,)]
 CIFAR_SHAPES = [(6, 3, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]

@@ -23,11 +23,21 @@ def test_tracked_ones_shapes(submission, rng):
     """tracked_ones gives float32 ones that are leaves tracking gradients, for any shape"""
     for rows, cols in [ref.random_shape(rng, 2, 1, 8) for _ in range(3)]:
         what = f"tracked_ones({rows}, {cols})"
-        result = expect_tensor(submission.call("tracked_ones", rows, cols), what=what,
+        kept = submission.call_keep("tracked_ones", rows, cols)
+        result = expect_tensor(submission.fetch(kept), what=what,
                                shape=(rows, cols), dtype=torch.float32, requires_grad=True)
         check(bool((result == 1).all()), f"{what} returned values other than 1")
         check(is_leaf(result), f"{what} returned a tensor computed from another (grad_fn "
                                f"{grad_fn_name(result)}); expected a leaf: torch.ones(..., requires_grad=True)")
+        # The verdict on "a leaf that tracks gradients": a backward with a random vector
+        # must leave exactly that vector in the tensor's own .grad.
+        v = ref.randn(rng, rows, cols)
+        submission.backward(kept, v)
+        grad = submission.fetch(kept).grad
+        check(grad is not None, f"{what}: after a backward through it, its .grad is empty; expected a leaf "
+                                f"that tracks gradients: torch.ones(..., requires_grad=True)")
+        expect_close(grad, v, what=f"the .grad of {what} after backward(v)",
+                     hint="a leaf's .grad after y.backward(v) with y the leaf itself is v")
 
 
 @pytest.mark.points(1)
@@ -48,13 +58,30 @@ def test_lesson_graph_values(submission, rng):
 @pytest.mark.category("gradient")
 def test_lesson_graph_grad_fns(submission, rng):
     """lesson_graph's y, z and out are tracked: each has a grad_fn"""
-    x = ref.randn(rng, *ref.random_shape(rng, 2, 1, 4)).requires_grad_(True)
-    result = _unpack_graph(submission.call("lesson_graph", x), "lesson_graph(x)")
-    for label, t in zip(("y", "z", "out"), result):
+    x = ref.randn(rng, *ref.random_shape(rng, 2, 1, 4))
+    for index, label in enumerate(("y", "z", "out")):
+        leaf = submission.keep(x.clone().requires_grad_(True))
+        kept = submission.call_keep("lesson_graph", leaf)
+        t = _unpack_graph(submission.fetch(kept), "lesson_graph(x)")[index]
         check(isinstance(t, torch.Tensor), f"lesson_graph(x): {label} is {describe(t)}; expected a tensor")
-        check(grad_fn_name(t) is not None and t.requires_grad,
-              f"lesson_graph(x): {label} has no grad_fn although x requires grad; compute it from x "
-              f"with tensor operations (no .detach(), .item(), torch.no_grad() or new tensors)")
+        untracked = (f"lesson_graph(x): {label} has no grad_fn although x requires grad; compute it from x "
+                     f"with tensor operations (no .detach(), .item(), torch.no_grad() or new tensors)")
+        check(t.requires_grad, untracked)
+        # The verdict: backward from it with a random vector reaches x with the true J^T v.
+        v = torch.randn(t.shape, generator=rng)
+        submission.backward(kept, v, index=index)
+        grad = submission.fetch(leaf).grad
+        check(grad is not None, untracked)
+        expected = _lesson_graph_vjp(x, index, v)
+        expect_close(grad, expected, what=f"x.grad after lesson_graph(x)'s {label}.backward(v)", atol=1e-4,
+                     hint=f"{label} must be computed from x by tensor operations, as in the lesson")
+
+
+def _lesson_graph_vjp(x: torch.Tensor, index: int, v: torch.Tensor) -> torch.Tensor:
+    """J^T v of lesson_graph's output number `index` (y, z or out) at x."""
+    leaf = x.detach().clone().requires_grad_(True)
+    ref.lesson_graph(leaf)[index].backward(v)
+    return leaf.grad
 
 
 @pytest.mark.points(1.5)
@@ -71,7 +98,13 @@ def test_lesson_graph_gradcheck(submission, rng):
         return float(out)
 
     numerical = ref.numerical_gradient(student_out, x)
-    analytical = submission.fetch(submission.helper("output_gradient", submission.get("lesson_graph"), x, 2))
+    # out.backward() run by the sandbox's request loop on the student's own out; x's .grad
+    # read back raw (never a gradient a helper in the student's process reports)
+    leaf = submission.keep(x.clone().requires_grad_(True))
+    submission.backward(submission.call_keep("lesson_graph", leaf), torch.ones((), dtype=torch.float64), index=2)
+    analytical = submission.fetch(leaf).grad
+    check(analytical is not None, f"{what}: out.backward() left no gradient in x; compute out from x "
+                                  f"with tensor operations")
     expect_close(analytical, numerical, what=f"the gradient of out from {what}", atol=1e-5, rtol=1e-3,
                  hint="out.backward() must give the derivative of the out you return "
                       "(finite differences of your out were compared, as torch.autograd.gradcheck does)")
@@ -153,11 +186,12 @@ def test_detached_untracked(submission, rng):
 @pytest.mark.category("behaviour")
 def test_detached_shares_storage(submission, rng):
     """detached shares x's storage: an in-place change of x shows in the result"""
-    values = ref.randn(rng, *ref.random_shape(rng, 2, 1, 6))
-    x = submission.keep(values.clone().requires_grad_(True))
+    shape = ref.random_shape(rng, 2, 1, 6)
+    x = submission.keep(ref.randn(rng, *shape).requires_grad_(True))
     result = submission.call_keep("detached", x)
-    submission.helper("add_inplace", x, 1.0)
-    expect_close(submission.fetch(result), values + 1, what="detached(x), after x was changed in place,",
+    values = ref.randn(rng, *shape)  # written into x by the sandbox's request loop
+    submission.write(x, values)
+    expect_close(submission.fetch(result), values, what="detached(x), after new values were written into x,",
                  hint="x.detach() shares x's storage; clone() makes a copy")
 
 

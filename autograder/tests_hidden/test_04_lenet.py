@@ -24,15 +24,7 @@ def _layer_text(layer) -> str:
 
 
 def _layers(submission, model) -> list[tuple]:
-    out = []
-    for entry in submission.fetch(submission.helper("module_summary", model)):
-        if entry["type"] == "Conv2d":
-            out.append(("Conv2d", entry["in_channels"], entry["out_channels"], tuple(entry["kernel_size"])))
-        elif entry["type"] == "Linear":
-            out.append(("Linear", entry["in_features"], entry["out_features"]))
-        else:
-            out.append((entry["type"],))
-    return out
+    return ref.layers_from_parameters(ref.named_parameters(submission, model))
 
 
 def _check_layers(submission, name):
@@ -57,7 +49,7 @@ def _check_against_reference(submission, rng, name):
     channels, _, shapes = NETS[name]
     ref.seed_student(submission, rng)
     model = submission.call_keep(name)
-    params = submission.fetch(submission.helper("parameters_of", model))
+    params = [value.detach().clone() for _, value in ref.named_parameters(submission, model)]
     found = [tuple(p.shape) for p in params]
     check(found == shapes, f"{name}'s parameters, in order, have shapes "
                            f"{', '.join(shape_text(s) for s in found)}; expected "
@@ -102,12 +94,26 @@ def test_gray_output_shapes(submission, rng):
 def test_gray_backward_fills_grads(submission, rng):
     """backward through GrayLeNet gives every one of its parameters a gradient"""
     model = submission.call_keep("GrayLeNet")
-    x = torch.randn(4, 1, 32, 32, generator=rng)
-    grads = submission.fetch(submission.helper("backward_grads", model, x, torch.randn(4, 10, generator=rng)))
-    check(len(grads) == 10, f"GrayLeNet has {len(grads)} parameter tensors; expected 10")
+    x, grad_output = torch.randn(4, 1, 32, 32, generator=rng), torch.randn(4, 10, generator=rng)
+    output = submission.call_keep(model, x)
+    submission.backward(output, grad_output)
+    named = ref.named_parameters(submission, model)
+    check(len(named) == 10, f"GrayLeNet has {len(named)} parameter tensors; expected 10")
+    grads = [value.grad for _, value in named]
     missing = [str(i) for i, g in enumerate(grads) if g is None or not bool(g.abs().sum() > 0)]
     check(not missing, f"after out.backward(...), parameters number {', '.join(missing)} (in parameters() "
                        f"order) have no gradient; every layer must be used in forward")
+    # The gradients must be those of the student's own forward: its change along a random
+    # direction, measured by the grader from outputs at moved weights, matches them.
+    # Each parameter moves in proportion to its own size, so ReLU and max-pool switch rarely.
+    direction = [torch.randn(g.shape, generator=rng) * (float(v.detach().abs().mean()) + 1e-3)
+                 for g, (_, v) in zip(grads, named)]
+    expected = sum(float((g.double() * d.double()).sum()) for g, d in zip(grads, direction))
+    measured = ref.directional_derivative(submission, model, named, direction, x, grad_output)
+    check(abs(measured - expected) <= 0.05 * abs(expected) + 0.05,
+          f"after out.backward(grad_output), GrayLeNet's parameter gradients do not match how its "
+          f"output changes with its weights (directional derivative {expected:.4g} from the gradients, "
+          f"{measured:.4g} measured); let autograd compute them: do not set .grad by hand")
 
 
 @pytest.mark.points(2)
@@ -170,12 +176,17 @@ def test_backprop_random_grad(submission, rng):
     """backprop_random_grad zeroes old gradients, then backpropagates grad_output"""
     sizes = (5, ref.randint(rng, 3, 6), 3)
     net = submission.helper("small_net", ref.new_seed(rng), sizes)
-    params = submission.fetch(submission.helper("parameters_of", net))
-    submission.helper("set_grads", net, [torch.randn(p.shape, generator=rng) for p in params])
+    params = [value.detach().clone() for _, value in ref.named_parameters(submission, net)]
+    stale = [torch.randn(p.shape, generator=rng) for p in params]
+    submission.helper("set_grads", net, stale)
+    before = [value.grad.clone() if value.grad is not None else None
+              for _, value in ref.named_parameters(submission, net)]
+    if not all(g is not None and torch.equal(g, s) for g, s in zip(before, stale)):
+        raise RuntimeError("set_grads did not leave the stale gradients in place")  # the kit's own failure
     n = ref.randint(rng, 1, 4)
     x, grad_output = torch.randn(n, sizes[0], generator=rng), torch.randn(n, sizes[-1], generator=rng)
     submission.call("backprop_random_grad", net, x, grad_output)
-    grads = submission.fetch(submission.helper("grads_of", net))
+    grads = [value.grad for _, value in ref.named_parameters(submission, net)]
     expected = ref.sequential_grads(params, x, grad_output, sizes)
     for i, (g, e) in enumerate(zip(grads, expected)):
         check(g is not None, f"after backprop_random_grad, parameter {i} has no gradient; expected "
