@@ -37,12 +37,17 @@ CONFIG_TEMPLATE = '''\
 # Rerun it with --force after editing course.yaml or solutions/; keep local changes below
 # the marked line at the end (init --force rewrites the lines above it).
 import os
+import warnings
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
                                     IgnorePattern, LimitOutput, SaveAutoGrades)
 
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+# nbgrader 0.9's gradebook code makes SQLAlchemy 2 warn "Object of type <Submitted...> not
+# in session" for every submission; harmless, and it would bury the grading log.
+warnings.filterwarnings("ignore", message=r"Object of type <\\w+> not in session")
 
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))

@@ -1,23 +1,23 @@
-"""nbgrader integration: real nbgrader commands on a temporary course with a real kernel.
+"""nbgrader integration: real nbgrader commands on a temporary course, grading in the sandbox.
 
-One module-scoped course directory serves every test: `autograder nbgrader init`, then
-`nbgrader generate_assignment`, one `nbgrader autograde` over six submissions of the
-cheap 01_tensors assignment (reference, blank release, partial, deleted grade cell, an
-endless loop, torch warnings), `generate_feedback` and `export`. Scores are read with
-nbgrader's Gradebook API and compared with `autograder grade` on the same files.
+One module-scoped course directory serves every test: `autograder nbgrader init` from the
+repository's course.yaml, `nbgrader generate_assignment` for all six assignments, one
+`nbgrader autograde "*"` (one process, so one warm sandbox factory) over: the reference
+and the blank release of every assignment, and for 01_tensors a partial submission, one
+with two grade cells deleted and an attacker; then `generate_feedback` and `export`.
+Scores are read with nbgrader's Gradebook API and compared with `autograder grade`'s
+(grade_path, the same function the CLI calls) on the same files.
 """
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
-import json
 import math
 import os
 import re
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -26,56 +26,48 @@ import pytest
 pytest.importorskip("nbgrader")
 
 from autograder import cli  # noqa: E402
-from autograder.nbgrader_cell import clamp_score, is_test_cell, student_cells_only  # noqa: E402
-from autograder.nbgrader_course import SHADOWING_NAMES, grade_cell_id  # noqa: E402
+from autograder.course import load_course  # noqa: E402
+from autograder.nbgrader_autograde import kit_exercise  # noqa: E402
+from autograder.nbgrader_cell import ExerciseGrade, clamp_score, grade_exercises, render, scrub  # noqa: E402
+from autograder.nbgrader_course import GRADE_CELL_PREFIX, solution_ids  # noqa: E402
+from autograder.nbgrader_exercises import ExerciseError, exercise_of  # noqa: E402
+from autograder.report import AssignmentResult, TestResult  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-ASSIGNMENT = "01_tensors"
-NOTEBOOK = f"{ASSIGNMENT}.ipynb"
-POINTS = 10
-HIDDEN_TESTS = REPO / "autograder" / "tests_hidden" / f"test_{ASSIGNMENT}.py"
-SOLUTION = REPO / "solutions" / ASSIGNMENT / NOTEBOOK
-# Small limits so the endless loop costs seconds: the loop cell is interrupted after
-# cell_timeout_s, and the grade cell's sandbox gives up on it after submission_timeout_s.
-COURSE_YAML = f"""\
-course:
-  id: nbgrader-test-course
-  title: nbgrader integration test
-seed: 2026
-limits:
-  test_timeout_s: 5
-  submission_timeout_s: 12
-  cpu_time_s: 120
-  memory_mb: 4096
-devices:
-  default: cpu
-nbgrader:
-  kernel: python3
-  cell_timeout_s: 30
-assignments:
-  - id: {ASSIGNMENT}
-    title: Tensors
-    notebook: {NOTEBOOK}
-    points: {POINTS}
-"""
-PARTIAL_CELL = "def second_column(x):\n    return x[:, 0]  # the first column: wrong on purpose\n"
-LOOP_CELL = "while True:\n    pass\n"
-WARNINGS_CELL = """\
-import warnings
+COURSE_FILE = REPO / "course.yaml"
+COURSE = load_course(COURSE_FILE, check_notebooks=False)
+ASSIGNMENTS = [a.id for a in COURSE.assignments]
+POINTS = {a.id: float(a.points) for a in COURSE.assignments}
+FIRST = "01_tensors"
+NOTEBOOK = f"{FIRST}.ipynb"
+HIDDEN_TESTS = REPO / "autograder" / "tests_hidden" / f"test_{FIRST}.py"
+PARTIAL_SECOND_COLUMN = "def second_column(x):\n    return x[:, 0]  # the first column: wrong on purpose\n"
+# Every attempt that succeeds is recorded; make_empty only works when none did, so a
+# breach also shows up as a lost point, and the 1 point proves the cell ran.
+ATTACK_CELL = """\
 import torch
-torch.tensor(torch.ones(2))  # PyTorch's copy-construct UserWarning, on stderr
-warnings.warn("a student's own warning", FutureWarning)
-_item = to_python_number
-def to_python_number(t):
-    warnings.warn("still fine", UserWarning)
-    return _item(t)
+breaches = []
+def attempt(name, action):
+    try:
+        action()
+        breaches.append(name)
+    except Exception:
+        pass
+attempt("gradebook", lambda: open({gradebook!r}, "ab").write(b"ATTACKED"))
+attempt("source read", lambda: open({source_nb!r}).read())
+attempt("source write", lambda: open({source_dir!r} + "/attacked.txt", "w").write("x"))
+try:  # the grader's own modules: even where importable, they are not the grader's copies
+    import autograder.nbgrader_cell as kit
+    kit.clamp_score = lambda value, points: points
+    kit.grade_exercises = None
+except Exception:
+    pass
+print("make_empty: 1 / 1 point")
+print(10.0)
 """
+ATTACK_MAKE_EMPTY = "def make_empty(rows, cols):\n    return torch.empty(rows, cols) if not breaches else None\n"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not SOLUTION.is_file(), reason=f"{SOLUTION.relative_to(REPO)} is not written yet"),
-    pytest.mark.skipif(not HIDDEN_TESTS.is_file(), reason="the hidden tests are not written yet"),
-]
+pytestmark = [pytest.mark.slow]
 
 
 def nbgrader_env(home: Path) -> dict:
@@ -90,17 +82,13 @@ def nbgrader_env(home: Path) -> dict:
     return env
 
 
-def nbgrader(course_dir: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=course_dir, env=env,
-                          capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+def is_solution(cell) -> bool:
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
 
 
 def filled_in(release_nb, solution_nb):
     """The release with every solution cell answered as in the reference notebook."""
-    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution_nb.cells
-               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in solution_nb.cells if is_solution(c)}
     nb = nbformat.from_dict(release_nb)
     for cell in nb.cells:
         grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -109,115 +97,149 @@ def filled_in(release_nb, solution_nb):
     return nb
 
 
-def with_cell(nb, source: str):
-    """`nb` with a student cell added just before the grade cell."""
+def answered(nb, grade_id: str, source: str):
     nb = nbformat.from_dict(nb)
-    at = next(i for i, c in enumerate(nb.cells) if is_test_cell(c))
-    nb.cells.insert(at, nbformat.v4.new_code_cell(source))
+    next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id).source = source
     return nb
 
 
-def without_grade_cell(nb):
-    nb = nbformat.from_dict(nb)
-    nb.cells = [c for c in nb.cells if not is_test_cell(c)]
-    return nb
+def position(nb, grade_id: str) -> int:
+    return next(i for i, c in enumerate(nb.cells) if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
 
 
 class NbgraderCourse:
     def __init__(self, root: Path):
         self.root = root
-        self.kit = root / "kit"
         self.dir = root / "nbcourse"
         self.env = nbgrader_env(root)
-        self.submissions: dict[str, Path] = {}
-        self.timings: dict[str, float] = {}
+        self.submissions: dict[tuple[str, str], Path] = {}
+        self.logs: dict[str, str] = {}
 
-    def run(self, *args: str) -> subprocess.CompletedProcess:
-        started = time.perf_counter()
-        proc = nbgrader(self.dir, self.env, *args)
-        self.timings[args[0]] = time.perf_counter() - started
-        return proc
+    def run(self, *args: str) -> None:
+        proc = subprocess.run([str(Path(sys.executable).parent / "nbgrader"), *args], cwd=self.dir, env=self.env,
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        self.logs[args[0]] = self.logs.get(args[0], "") + proc.stdout + proc.stderr
 
     def gradebook(self):
         from nbgrader.api import Gradebook
-        return Gradebook(f"sqlite:///{self.dir / 'gradebook.db'}", course_id="nbgrader-test-course")
+        return Gradebook(f"sqlite:///{self.dir / 'gradebook.db'}", course_id=COURSE.course.id)
 
-    def nbgrader_score(self, student: str) -> float:
+    def score(self, student: str, assignment: str) -> float:
         with self.gradebook() as gb:
-            return gb.find_submission(ASSIGNMENT, student).score
+            return gb.find_submission(assignment, student).score
 
-    def autograded(self, student: str):
-        return nbformat.read(self.dir / "autograded" / student / ASSIGNMENT / NOTEBOOK, as_version=4)
+    def cell_scores(self, student: str, assignment: str = FIRST) -> dict[str, float]:
+        with self.gradebook() as gb:
+            nb = gb.find_submission_notebook(assignment, assignment, student)
+            return {g.name[len(GRADE_CELL_PREFIX):]: g.score for g in nb.grades if g.name.startswith(GRADE_CELL_PREFIX)}
+
+    def autograded(self, student: str, assignment: str = FIRST):
+        return nbformat.read(self.dir / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
+
+    def feedback_text(self, student: str, assignment: str = FIRST) -> str:
+        page = self.dir / "feedback" / student / assignment / f"{assignment}.html"
+        return html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+
+    def submit(self, student: str, assignment: str, nb) -> None:
+        folder = self.dir / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{assignment}.ipynb")
+        self.submissions[(student, assignment)] = folder / f"{assignment}.ipynb"
 
 
-def grade_cell_id_str() -> str:
-    from autograder.course import Assignment
-    return grade_cell_id(Assignment(id=ASSIGNMENT, notebook=NOTEBOOK, points=POINTS))
+def tree_digest(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        digest.update(str(path.relative_to(folder)).encode())
+        if path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 @pytest.fixture(scope="module")
 def nbcourse(tmp_path_factory) -> NbgraderCourse:
     course = NbgraderCourse(tmp_path_factory.mktemp("nbgrader"))
-    (course.kit / "solutions" / ASSIGNMENT).mkdir(parents=True)
-    shutil.copy(SOLUTION, course.kit / "solutions" / ASSIGNMENT / NOTEBOOK)
-    (course.kit / "course.yaml").write_text(COURSE_YAML, encoding="utf-8")
-    assert cli.main(["--course", str(course.kit / "course.yaml"), "nbgrader", "init", str(course.dir)]) == 0
+    assert cli.main(["--course", str(COURSE_FILE), "nbgrader", "init", str(course.dir)]) == 0
+    releases = {}
+    for aid in ASSIGNMENTS:
+        course.run("generate_assignment", aid)
+        releases[aid] = nbformat.read(course.dir / "release" / aid / f"{aid}.ipynb", as_version=4)
+        solution = nbformat.read(REPO / "solutions" / aid / f"{aid}.ipynb", as_version=4)
+        course.submit("reference", aid, filled_in(releases[aid], solution))
+        course.submit("blank", aid, releases[aid])
+    reference = nbformat.read(course.submissions[("reference", FIRST)], as_version=4)
+    partial = answered(answered(reference, "second_column", PARTIAL_SECOND_COLUMN), "make_uniform",
+                       releases[FIRST].cells[position(releases[FIRST], "make_uniform")].source)
+    course.submit("partial", FIRST, partial)
+    deleted = nbformat.from_dict(reference)
+    deleted.cells = [c for c in deleted.cells if kit_exercise(c) not in ("make_empty", "to_python_number")]
+    course.submit("deleted", FIRST, deleted)
+    gradebook, source_dir = course.dir / "gradebook.db", course.dir / "source" / FIRST
+    attack = nbformat.from_dict(answered(releases[FIRST], "make_empty", ATTACK_MAKE_EMPTY))
+    attack.cells.insert(position(attack, "make_empty"), nbformat.v4.new_code_cell(ATTACK_CELL.format(
+        gradebook=str(gradebook), source_nb=str(source_dir / NOTEBOOK), source_dir=str(source_dir))))
+    course.submit("attacker", FIRST, attack)
 
-    course.run("generate_assignment", ASSIGNMENT)
-    release = nbformat.read(course.dir / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    reference = filled_in(release, nbformat.read(SOLUTION, as_version=4))
-    notebooks = {
-        "reference": reference,
-        "blank": release,
-        "partial": with_cell(reference, PARTIAL_CELL),
-        "deleted": without_grade_cell(reference),
-        "loops": with_cell(reference, LOOP_CELL),
-        "warnings": with_cell(reference, WARNINGS_CELL),
-    }
-    for student, nb in notebooks.items():
-        folder = course.dir / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(nb, folder / NOTEBOOK)
-        course.submissions[student] = folder / NOTEBOOK
-    # A submitted copy of the kit's student bundle must not shadow the kit while grading.
-    shadow = course.dir / "submitted" / "reference" / ASSIGNMENT / "autograder"
-    shadow.mkdir()
-    (shadow / "__init__.py").write_text("raise ImportError('the student bundle shadowed the kit')\n")
-
-    course.run("autograde", ASSIGNMENT)
-    course.run("generate_feedback", ASSIGNMENT)
+    course.source_digest = tree_digest(course.dir / "source")
+    course.run("autograde", "*")
+    course.gradebook_bytes = gradebook.read_bytes()
+    course.run("generate_feedback", "*")
     course.run("export")
-    print("\nnbgrader timings (s): " + ", ".join(f"{k} {v:.1f}" for k, v in course.timings.items()))
     return course
 
 
 @pytest.fixture(scope="module")
-def autograder_scores(nbcourse) -> dict[str, float]:
-    """`autograder grade`'s total for every submitted notebook (the CLI, JSON format)."""
-    scores = {}
-    for student, path in nbcourse.submissions.items():
-        out = nbcourse.root / f"{student}.json"
-        code = cli.main(["--course", str(nbcourse.kit / "course.yaml"), "grade", str(path),
-                         "--format", "json", "--output", str(out)])
-        assert code == 0
-        scores[student] = json.loads(out.read_text())["score"]
-    return scores
+def kit_results(nbcourse) -> dict[tuple[str, str], AssignmentResult]:
+    """`autograder grade`'s result for every submitted notebook (grade_path, as the CLI)."""
+    from autograder.grading import grade_path, resolve_device
+    from autograder.sandbox import SandboxFactory
+    device = str(resolve_device(None, COURSE))
+    with SandboxFactory(COURSE.limits, device=device, torch_threads=1) as factory:
+        return {key: grade_path(str(path), COURSE, device=device, assignments=[key[1]], factory=factory).assignments[0]
+                for key, path in nbcourse.submissions.items()}
+
+
+def on_gradebook_scale(result: AssignmentResult) -> float:
+    """The kit's score on nbgrader's fixed maximum (course.yaml's points)."""
+    return result.score * POINTS[result.id] / result.max_score if result.max_score else 0.0
 
 
 # -- init ---------------------------------------------------------------------------------------
-def test_source_has_one_grade_cell_worth_the_course_points_and_no_test_code(nbcourse):
-    nb = nbformat.read(nbcourse.dir / "source" / ASSIGNMENT / NOTEBOOK, as_version=4)
-    grade_cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert [c.metadata.nbgrader.points for c in grade_cells] == [POINTS]
-    assert f'grade_cell({ASSIGNMENT!r}, points={POINTS})' in grade_cells[0].source
-    hidden = HIDDEN_TESTS.read_text()
-    for name in re.findall(r"^def (test_\w+)", hidden, re.M):
-        assert name not in nbformat.writes(nb)
+def test_source_has_one_grade_cell_per_exercise_after_its_check_cell(nbcourse):
+    for aid in ASSIGNMENTS:
+        nb = nbformat.read(nbcourse.dir / "source" / aid / f"{aid}.ipynb", as_version=4)
+        grade_cells = [(i, c) for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade")]
+        assert [kit_exercise(c) for _, c in grade_cells] == solution_ids(nb), aid
+        assert sum(c.metadata.nbgrader.points for _, c in grade_cells) == pytest.approx(POINTS[aid])
+        for i, cell in grade_cells:
+            exercise = kit_exercise(cell)
+            assert re.search(rf"""check\(["']{exercise}["']\)""", nb.cells[i - 1].source), (aid, exercise)
+            assert not [line for line in cell.source.splitlines() if not line.startswith("#")], "code in a grade cell"
 
 
-def test_init_refuses_to_overwrite_without_force_and_keeps_local_config(nbcourse, tmp_path, capsys):
+def test_every_test_maps_to_one_exercise_of_its_notebook():
+    exercises = ["train", "training_step", "evaluate"]
+    assert exercise_of("training::training_step_loss", None, exercises) == "training_step"
+    assert exercise_of("training::train_history", None, exercises) == "train"
+    assert exercise_of("training::anything", "evaluate", exercises) == "evaluate"
+    with pytest.raises(ExerciseError, match="nbgrader_exercises.py"):
+        exercise_of("training::trainer_x", None, exercises)
+
+
+def test_config_replaces_execute_with_the_sandbox(nbcourse):
+    from traitlets.config.loader import PyFileConfigLoader
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(nbcourse.dir)).load_config()
+    steps = [s if isinstance(s, str) else s.__name__ for s in config.Autograde.autograde_preprocessors]
+    assert steps[0] == "autograder.nbgrader_autograde.GradeInSandbox"
+    assert "Execute" not in steps and "SaveAutoGrades" in steps
+    assert config.GradeInSandbox.course_file == str(COURSE_FILE)
+    assert config.OverwriteCells.add_missing_cells is False
+
+
+def test_init_refuses_to_overwrite_without_force_and_keeps_local_config(tmp_path, capsys):
     target = tmp_path / "again"
-    args = ["--course", str(nbcourse.kit / "course.yaml"), "nbgrader", "init", str(target)]
+    args = ["--course", str(COURSE_FILE), "nbgrader", "init", str(target)]
     assert cli.main(args) == 0
     config = target / "nbgrader_config.py"
     config.write_text(config.read_text() + "c.Exchange.root = '/srv/exchange'\n")
@@ -227,123 +249,117 @@ def test_init_refuses_to_overwrite_without_force_and_keeps_local_config(nbcourse
     assert len(err.splitlines()) == 1 and "already has" in err and "--force" in err
     assert cli.main([*args, "--force"]) == 0
     text = config.read_text()
-    assert text.count("c.Exchange.root = '/srv/exchange'") == 1 and "c.Execute.timeout = 30" in text
+    assert text.count("c.Exchange.root = '/srv/exchange'") == 1 and "GradeInSandbox" in text
 
 
-def test_config_sets_the_traps_off(nbcourse):
-    from traitlets.config.loader import PyFileConfigLoader
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(nbcourse.dir)).load_config()
-    assert config.CourseDirectory.course_id == "nbgrader-test-course"
-    assert config.Execute.timeout == 30 and config.Execute.kernel_name == "python3"
-    assert config.IgnorePattern.enabled is True
-    assert re.search(config.IgnorePattern.pattern, "x.py:3: UserWarning: To copy construct from a tensor")
-    assert not re.search(config.IgnorePattern.pattern, "Traceback (most recent call last):")
-    assert config.OverwriteCells.add_missing_cells is True
-    assert set(SHADOWING_NAMES) <= set(config.CourseDirectory.ignore)
-
-
-# -- generate_assignment ------------------------------------------------------------------------
 def test_release_has_no_solutions_and_no_hidden_test_text(nbcourse):
-    text = (nbcourse.dir / "release" / ASSIGNMENT / NOTEBOOK).read_text()
-    solution = nbformat.read(SOLUTION, as_version=4)
+    text = (nbcourse.dir / "release" / FIRST / NOTEBOOK).read_text()
+    solution = nbformat.read(REPO / "solutions" / FIRST / NOTEBOOK, as_version=4)
     for cell in solution.cells:
         for region in re.findall(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", cell.source, re.S):
             for line in region.strip().splitlines():
                 if len(line.strip()) > 12:
-                    assert json.dumps(line.strip())[1:-1] not in text, f"solution line leaked: {line.strip()}"
-    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "grade_cell(", "nbgrader_cell"):
-        assert marker not in text
+                    assert json_escaped(line.strip()) not in text, f"solution line leaked: {line.strip()}"
     for name in re.findall(r"^def (test_\w+)", HIDDEN_TESTS.read_text(), re.M):
         assert name not in text
 
 
 # -- autograde ----------------------------------------------------------------------------------
-def test_reference_gets_full_marks(nbcourse):
-    assert nbcourse.nbgrader_score("reference") == pytest.approx(POINTS)
+def test_reference_gets_full_marks_and_blank_zero_for_every_assignment(nbcourse):
+    for aid in ASSIGNMENTS:
+        assert nbcourse.score("reference", aid) == pytest.approx(POINTS[aid]), aid
+        assert nbcourse.score("blank", aid) == 0, aid
 
 
-def test_blank_release_gets_zero(nbcourse):
-    assert nbcourse.nbgrader_score("blank") == 0
+def test_gradebook_equals_autograder_grade_for_every_submission(nbcourse, kit_results):
+    for (student, aid), result in kit_results.items():
+        assert result.status == "graded", (student, aid, result.notes)
+        assert nbcourse.score(student, aid) == pytest.approx(on_gradebook_scale(result)), (student, aid)
+        if result.max_score == POINTS[aid]:  # nothing excluded: the very same number
+            assert nbcourse.score(student, aid) == pytest.approx(result.score)
 
 
-def test_partial_submission_gets_the_partial_score(nbcourse, autograder_scores):
-    score = nbcourse.nbgrader_score("partial")
-    assert 0 < score < POINTS
-    assert score == pytest.approx(autograder_scores["partial"])
-    summary = _grade_cell_stdout(nbcourse.autograded("partial"))
-    assert "FAIL" in summary and "PASS" in summary
+def test_export_csv_has_the_gradebook_totals(nbcourse, kit_results):
+    with open(nbcourse.dir / "grades.csv", newline="") as f:
+        rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
+    for key, result in kit_results.items():
+        assert float(rows[key]["score"]) == pytest.approx(on_gradebook_scale(result)), key
+        assert float(rows[key]["max_score"]) == pytest.approx(POINTS[key[1]])
 
 
-def test_deleted_grade_cell_is_restored_and_scored(nbcourse):
+def test_partial_submission_gets_partial_credit_per_exercise(nbcourse):
+    scores = nbcourse.cell_scores("partial")
+    assert scores["make_uniform"] == 0 and scores["second_column"] == 0
+    assert scores["make_empty"] == 1 and scores["views_of"] == 1
+    assert nbcourse.score("partial", FIRST) == pytest.approx(POINTS[FIRST] - 2)
+    texts = grade_cell_texts(nbcourse.autograded("partial"))
+    assert texts["make_uniform"].count("not written yet") == 1
+    assert "FAIL" in texts["second_column"] and "second_column" in texts["second_column"]
+    assert "PASS" in texts["make_empty"]
+
+
+def test_deleted_grade_cells_are_put_back_after_their_check_cells_and_scored(nbcourse):
     nb = nbcourse.autograded("deleted")
-    assert [c.metadata.nbgrader.grade_id for c in nb.cells if is_test_cell(c)] == [grade_cell_id_str()]
-    assert nbcourse.nbgrader_score("deleted") == pytest.approx(POINTS)
+    for exercise in ("make_empty", "to_python_number"):
+        at = next(i for i, c in enumerate(nb.cells) if kit_exercise(c) == exercise)
+        assert f'check("{exercise}")' in nb.cells[at - 1].source
+    assert nbcourse.score("deleted", FIRST) == pytest.approx(POINTS[FIRST])
 
 
-def test_endless_loop_is_interrupted_and_scores_zero(nbcourse):
-    nb = nbcourse.autograded("loops")
-    loop_cell = next(c for c in nb.cells if c.source.strip() == LOOP_CELL.strip())
-    assert any(o.output_type == "error" for o in loop_cell.outputs), "the loop cell was not interrupted"
-    assert nbcourse.nbgrader_score("loops") == 0
-    # the students graded after it were graded normally
-    assert nbcourse.nbgrader_score("warnings") == pytest.approx(POINTS)
+def test_attacks_from_a_student_cell_change_nothing(nbcourse):
+    scores = nbcourse.cell_scores("attacker")
+    # make_empty passes only if the attack cell ran and every attempt failed.
+    assert scores["make_empty"] == 1
+    assert sum(scores.values()) == 1
+    assert b"ATTACKED" not in nbcourse.gradebook_bytes
+    assert tree_digest(nbcourse.dir / "source") == nbcourse.source_digest
+    feedback = nbcourse.feedback_text("attacker")
+    assert "BEGIN SOLUTION" not in feedback and "make_empty: 1 / 1 point\n" not in feedback.replace("\r", "")
 
 
-def test_torch_warnings_do_not_zero_the_grade_cell(nbcourse):
-    nb = nbcourse.autograded("warnings")
-    grade = next(c for c in nb.cells if is_test_cell(c))
-    assert not [o for o in grade.outputs if o.output_type == "stream" and o.name == "stderr"]
-    assert nbcourse.nbgrader_score("warnings") == pytest.approx(POINTS)
+def test_blank_exercises_say_not_written_yet_once_with_the_right_cell(nbcourse):
+    nb = nbcourse.autograded("blank")
+    texts = grade_cell_texts(nb)
+    for exercise, text in texts.items():
+        cell = position(nb, exercise) + 1
+        assert text.count("not written yet") == 1, text
+        assert f"in cell {cell} " in re.sub(r"\s+", " ", text), (exercise, cell, text)
 
 
-def test_a_submitted_autograder_folder_does_not_shadow_the_kit(nbcourse):
-    assert not (nbcourse.dir / "autograded" / "reference" / ASSIGNMENT / "autograder").exists()
+# -- feedback -----------------------------------------------------------------------------------
+def test_no_output_but_the_grade_cells_and_prompts_are_cell_positions(nbcourse):
+    for student in ("reference", "blank", "partial", "attacker"):
+        nb = nbcourse.autograded(student)
+        for index, cell in enumerate(nb.cells, 1):
+            if cell.cell_type != "code":
+                continue
+            assert cell.execution_count == index, (student, index)
+            if kit_exercise(cell) is None:
+                assert cell.outputs == [], (student, index, cell.outputs)
 
 
-def test_grade_cell_output_is_a_plain_float_within_points(nbcourse):
-    for student in nbcourse.submissions:
-        grade = next(c for c in nbcourse.autograded(student).cells if is_test_cell(c))
-        results = [o for o in grade.outputs if o.output_type == "execute_result"]
-        assert len(results) == 1, f"{student}: {grade.outputs}"
-        value = float(results[0].data["text/plain"])
-        assert 0 <= value <= POINTS
-
-
-def test_nbgrader_total_equals_autograder_grade_for_every_submission(nbcourse, autograder_scores):
-    totals = {s: nbcourse.nbgrader_score(s) for s in nbcourse.submissions}
-    # The deleted-cell notebook is graded by `autograder grade` as submitted (no cell to
-    # delete there); nbgrader restores the cell, so both see the same student code.
-    assert totals == pytest.approx(autograder_scores)
-
-
-# -- feedback and export ------------------------------------------------------------------------
-def test_feedback_exists_and_has_no_hidden_test_text(nbcourse):
+def test_feedback_shows_no_server_path_no_true_and_no_hidden_tests(nbcourse):
     hidden = HIDDEN_TESTS.read_text()
     secret_lines = [ln.strip() for ln in hidden.splitlines()
                     if ln.strip().startswith(("assert", "def ", "return", "expected")) and len(ln.strip()) > 15]
-    assert secret_lines
-    for student in nbcourse.submissions:
-        page = nbcourse.dir / "feedback" / student / ASSIGNMENT / f"{ASSIGNMENT}.html"
-        assert page.is_file(), f"no feedback for {student}"
-        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
-        for line in secret_lines:
+    private = [str(nbcourse.root), str(REPO), sys.prefix, "/tmp/"]
+    for (student, aid) in nbcourse.submissions:
+        text = nbcourse.feedback_text(student, aid)
+        for line in secret_lines if aid == FIRST else []:
             assert line not in text, f"{student}'s feedback shows hidden-test text: {line}"
-        assert "BEGIN HIDDEN TESTS" not in text and "grade_cell(" not in text
-    summary = html.unescape(re.sub(r"<[^>]+>", "", (nbcourse.dir / "feedback" / "partial" / ASSIGNMENT /
-                                                       f"{ASSIGNMENT}.html").read_text()))
-    assert "FAIL" in summary
+        for path in private:
+            assert path not in text, f"{student}/{aid} feedback shows {path}"
+        assert not re.search(r"Out\[\d*\]:\s*True", text), f"{student}/{aid}: a check cell's Out: True"
 
 
-def test_export_csv_has_the_expected_totals(nbcourse, autograder_scores):
-    with open(nbcourse.dir / "grades.csv", newline="") as f:
-        rows = {r["student_id"]: r for r in csv.DictReader(f)}
-    assert set(rows) == set(nbcourse.submissions)
-    for student, expected in autograder_scores.items():
-        assert float(rows[student]["score"]) == pytest.approx(expected)
-        assert float(rows[student]["max_score"]) == pytest.approx(POINTS)
+def test_autograde_logs_no_warning(nbcourse):
+    log = nbcourse.logs["autograde"]
+    assert "graded in the sandbox" in log
+    assert "WARNING]" not in log, [ln for ln in log.splitlines() if "WARNING]" in ln]
+    assert "Warning:" not in log, [ln for ln in log.splitlines() if "Warning:" in ln]
 
 
-# -- the grade cell's helpers (no kernel) -------------------------------------------------------
+# -- the grade cell's helpers (no nbgrader run) -------------------------------------------------
 @pytest.mark.parametrize("value,expected", [
     (7.5, 7.5), (-1, 0.0), (11, 10.0), (math.nan, 0.0), (math.inf, 0.0), ("x", 0.0), (None, 0.0),
 ])
@@ -352,17 +368,39 @@ def test_clamp_score_is_a_plain_float_within_points(value, expected):
     assert type(out) is float and out == expected
 
 
-def test_student_cells_only_drops_grade_cells_and_outputs():
-    nb = nbformat.v4.new_notebook()
-    graded = nbformat.v4.new_code_cell("# restored\nfrom autograder.nbgrader_cell import grade_cell")
-    graded.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": "g", "points": 1}
-    answer = nbformat.v4.new_code_cell("x = 1")
-    answer.outputs = [nbformat.v4.new_output("stream", text="hi")]
-    nb.cells = [answer, graded]
-    out = student_cells_only(nb)
-    assert [c.source for c in out.cells] == ["x = 1"] and out.cells[0].outputs == []
+def test_excluded_cuda_points_follow_the_share_of_the_checks_that_ran():
+    def test(tid, score, max_score, status="passed"):
+        return TestResult(id=tid, name=tid, category="device", score=score, max_score=max_score,
+                          status=status, visibility="hidden")
+    result = AssignmentResult(id="06_cuda", tests=[
+        test("cuda::a_one", 2, 2), test("cuda::a_cuda", 0, 0, "skipped"),
+        test("cuda::b_one", 0, 2, "failed"), test("cuda::c_cuda", 0, 0, "skipped")])
+    cells = {"a": 3.0, "b": 2.0, "c": 1.0}   # 2 of the 6 points could not run
+    grades = grade_exercises(result, cells, lambda t: t.id.split("::")[1][0], cuda_excluded=True)
+    # 2 of the 4 points that ran: half of each exercise's excluded points
+    assert {e: g.score for e, g in grades.items()} == {"a": 2.5, "b": 0.0, "c": 0.5}
+    assert sum(g.score for g in grades.values()) == pytest.approx(result.score * 6 / result.max_score)
+    assert "devices.without_gpu: exclude" in render(grades["a"]).replace("\n  ", " ")
+    kept = grade_exercises(result, cells, lambda t: t.id.split("::")[1][0], cuda_excluded=False)
+    assert {e: g.score for e, g in kept.items()} == {"a": 2.0, "b": 0.0, "c": 0.0}
 
 
-def _grade_cell_stdout(nb) -> str:
-    grade = next(c for c in nb.cells if is_test_cell(c))
-    return "".join(o.text for o in grade.outputs if o.output_type == "stream" and o.name == "stdout")
+def test_render_wraps_long_messages_and_scrub_hides_paths():
+    message = "expected " + " ".join(["a long explanation"] * 20) + " see /home/teacher/course/x.py"
+    grade = ExerciseGrade("views_of", 1.0, [TestResult(id="t::views_of_x", name="views", category="shape",
+                                                       score=0, max_score=1, status="failed",
+                                                       visibility="hidden", message=message)])
+    text = scrub(render(grade))
+    assert max(len(line) for line in text.splitlines()) <= 78
+    assert "/home/teacher" not in text and "<path>" in text
+    assert scrub("at /srv/nb/course/source/x.ipynb", ("/srv/nb/course",)) == "at source/x.ipynb"
+
+
+def grade_cell_texts(nb) -> dict[str, str]:
+    return {kit_exercise(c): "".join(o.text for o in c.outputs if o.output_type == "stream")
+            for c in nb.cells if kit_exercise(c)}
+
+
+def json_escaped(text: str) -> str:
+    import json
+    return json.dumps(text)[1:-1]
