@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/ and build student bundles")
     p.add_argument("--out", default=None, help="where student bundles go (default: build/release)")
     p.add_argument("--check", action="store_true", help="only report whether assignments/ is up to date")
+    p.add_argument("--language", default=None, choices=("en", "vi"),
+                   help="language of the student bundles (default: course.yaml language; see docs/i18n.md)")
     p.set_defaults(module="release", func="run_release")
 
     p = sub.add_parser("check", help="students: run the visible self-check tests on a notebook, in process")

@@ -90,6 +90,8 @@ class Course:
     course: CourseInfo
     assignments: tuple[Assignment, ...]
     seed: int = 0
+    # The language of released notebooks and student feedback (see docs/i18n.md).
+    language: str = "en"
     limits: Limits = field(default_factory=Limits)
     devices: Devices = field(default_factory=Devices)
     data: DataSettings = field(default_factory=DataSettings)
@@ -127,6 +129,7 @@ class Course:
 
 # Allowed values for the keys that are enumerations.
 CHOICES = {
+    "language": ("en", "vi"),
     "devices.default": ("auto", "cpu", "cuda"),
     "devices.without_gpu": ("exclude", "award", "fail"),
     "data.dataset": ("auto", "cifar10", "synthetic"),

@@ -230,12 +230,13 @@ def visible_test_paths(assignment_id: str) -> list[str]:
     return found
 
 
-def build_bundles(course: Course, out: Path) -> list[Path]:
-    """build/release/<id>/ folders and <id>.zip files, one per assignment."""
+def build_bundles(course: Course, out: Path, files_of=bundle_files) -> list[Path]:
+    """build/release/<id>/ folders and <id>.zip files, one per assignment (`files_of`:
+    another language's bundle contents, see i18n_release.py)."""
     out.mkdir(parents=True, exist_ok=True)
     zips = []
     for a in course.assignments:
-        files = bundle_files(course, a)
+        files = files_of(course, a)
         folder = out / a.id
         if folder.exists():
             shutil.rmtree(folder)
@@ -267,6 +268,10 @@ def _write_atomic(path: Path, content: str | bytes) -> None:
 
 
 def run_release(args, course: Course) -> int:
+    language = getattr(args, "language", None) or course.language
+    if language != "en":  # assignments/ stays English; the translation goes to build/release-<lang>
+        from autograder.i18n_release import run_localized_release
+        return run_localized_release(args, course, language)
     if args.check:
         stale = stale_assignments(course)
         if stale:
