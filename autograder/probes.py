@@ -487,44 +487,40 @@ def module_tensor_facts(model):
     return facts
 
 
-# What the device-checking parts saw, kept here rather than on the objects: an attribute
-# on the model is one assignment away from a forged record.
-_DEVICE_LOG: "dict[int, list]" = {}
-
-
-def _log_device(owner, entry):
-    _DEVICE_LOG.setdefault(id(owner), []).append(entry)
-
-
 class DeviceCheckingModel(nn.Module):
-    """Linear classifier that logs, for every input, whether it is a plain tensor on the
-    model's own device (C accessors). It does not crash on a wrong device, so the labels'
-    test still sees the labels when the inputs were left behind."""
+    """Linear classifier that keeps every input it is called with, the tensor itself, in
+    `seen_inputs`: the grader fetches them through the channel, whose encoder reads the
+    device with torch's C accessors (a meta tensor comes back as a handle, anything with
+    values as data on its real device). It does not crash on a wrong device, so the
+    labels' test still sees the labels when the inputs were left behind."""
 
     def __init__(self, in_features, num_classes, seed=0):
         super().__init__()
         self.linear = nn.Linear(int(in_features), int(num_classes))
         seeded_init(self, seed)
+        self.seen_inputs = []
 
     def forward(self, x):
+        self.seen_inputs.append(x)
         weight = _MODULE_DICT(self.linear, "_parameters")["weight"]
-        same = _exact_type(x) in _TENSOR_TYPES and _C_DEVICE(x) == _C_DEVICE(weight)
-        _log_device(self, {"input_on_model_device": bool(same), "input": tensor_facts(x)})
-        if not same:
+        if _exact_type(x) in _TENSOR_TYPES and _C_DEVICE(x) != _C_DEVICE(weight):
             x = x.to(_C_DEVICE(weight))
         return self.linear(x.flatten(1))
 
 
 class DeviceCheckingCriterion(nn.Module):
-    """Cross-entropy that logs whether outputs and labels are plain tensors on one device;
-    on "meta" (no values) it returns a CPU stand-in so .backward() and .item() work."""
+    """Cross-entropy that keeps every labels tensor it is called with in `seen_labels`
+    (fetched like DeviceCheckingModel's inputs); on "meta" (no values) it returns a CPU
+    stand-in so .backward() and .item() still work."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen_labels = []
 
     def forward(self, outputs, labels):
+        self.seen_labels.append(labels)
         plain = _exact_type(outputs) in _TENSOR_TYPES and _exact_type(labels) in _TENSOR_TYPES
-        same = plain and _C_DEVICE(outputs) == _C_DEVICE(labels)
-        _log_device(self, {"labels_on_output_device": bool(same), "labels": tensor_facts(labels),
-                           "outputs": tensor_facts(outputs)})
-        if same and _C_DEVICE(outputs).type != "meta":
+        if plain and _C_DEVICE(outputs) == _C_DEVICE(labels) and _C_DEVICE(outputs).type != "meta":
             return nn.functional.cross_entropy(outputs, labels)
         return torch.zeros((), requires_grad=True)
 
@@ -535,10 +531,6 @@ def device_checking_model(in_features, num_classes, seed=0, device="cpu"):
 
 def device_checking_criterion():
     return DeviceCheckingCriterion()
-
-
-def device_log(model, criterion):
-    return {"model": list(_DEVICE_LOG.get(id(model), [])), "criterion": list(_DEVICE_LOG.get(id(criterion), []))}
 
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in ("np", "torch", "nn")]

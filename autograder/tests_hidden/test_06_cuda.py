@@ -3,7 +3,15 @@
 honoured and whether a training step moves inputs and labels to the model's device, and
 device selection is checked with torch.cuda.is_available patched in the student's space.
 Tests marked `cuda` repeat the checks on a real GPU (course.yaml devices.without_gpu
-decides what a CPU-only runner does with them)."""
+decides what a CPU-only runner does with them).
+
+What the verdicts rest on (docs/SECURITY.md): a meta tensor holds no values, so on a CPU
+runner "on meta" is read through the channel: the grader fetches the tensor itself, and
+the sandbox's encoder, reading the device with torch's C accessors, sends anything with
+values back as data on its real device and only a meta tensor as a handle; shapes and
+exact types come from probes.tensor_facts (accessors captured before the student's code
+loads). On a GPU the checks rest on values: a batch left on the CPU makes the step
+raise, and the parameters the grader fetches must equal its own SGD steps."""
 from __future__ import annotations
 
 import pytest
@@ -29,8 +37,37 @@ def _random_x(rng, dtype=torch.float32):
     return (torch.randn(ref.random_shape(rng, ref.randint(rng, 1, 3), 1, 5), generator=rng) * 5).to(dtype)
 
 
-def _described(submission, handle):
-    return submission.fetch(submission.helper("describe_tensor", handle))
+def _facts(submission, handle):
+    return submission.fetch(submission.helper("tensor_facts", handle))
+
+
+_C_DEVICE = torch._C.TensorBase.__dict__["device"].__get__
+_PLAIN_TENSOR_TYPES = ("torch.Tensor", "torch.nn.parameter.Parameter")
+
+
+def _meta_through_channel(value) -> bool:
+    """Whether a fetched value is a plain tensor on meta. Through the sandbox a tensor
+    with values comes back as data (on its real device), a meta tensor as a handle; in
+    process the object itself comes back and is read with the C accessor."""
+    if isinstance(value, torch.Tensor):
+        return type(value) in (torch.Tensor, torch.nn.Parameter) and _C_DEVICE(value).type == "meta" \
+            and device_of(value).type == "meta"
+    return getattr(value, "remote_type", None) in _PLAIN_TENSOR_TYPES
+
+
+def _fetched_meta(submission, handle) -> bool:
+    return _meta_through_channel(submission.fetch(handle))
+
+
+def _on(info, device_type):
+    """Whether tensor_facts describe a plain tensor on this device type."""
+    return bool(info.get("exact")) and str(info.get("device", "")).split(":")[0] == device_type
+
+
+def _what_came_back(info):
+    if not info.get("exact"):
+        return f"a {info.get('type')} (not a plain torch.Tensor; its .device is not trusted)"
+    return f"a tensor on {info['device']} of shape {info['shape']}"
 
 
 @pytest.mark.points(1.5)
@@ -63,10 +100,11 @@ def test_ones_on_device(submission, rng):
     """ones_on creates the tensor directly on the device it is given"""
     for device in ("meta", torch.device("meta")):
         x = _random_x(rng)
-        info = _described(submission, submission.call_keep("ones_on", x, device))
-        check(info.get("is_tensor") and info["device"] == "meta" and info["shape"] == list(x.shape),
-              f"ones_on(x, {device!r}) gave a tensor on {info.get('device')} of shape {info.get('shape')}; "
-              f"expected device meta and shape {list(x.shape)}: torch.ones_like(x, device=device)")
+        kept = submission.call_keep("ones_on", x, device)
+        info = _facts(submission, kept)
+        check(_fetched_meta(submission, kept) and _on(info, "meta") and info["shape"] == list(x.shape),
+              f"ones_on(x, {device!r}) gave {_what_came_back(info)}; expected a tensor on meta of shape "
+              f"{list(x.shape)}: torch.ones_like(x, device=device)")
 
 
 @pytest.mark.points(1)
@@ -83,10 +121,10 @@ def test_add_on_device_values(submission, rng):
 def test_add_on_device_device(submission, rng):
     """add_on_device computes on the device it is given"""
     x = _random_x(rng)
-    info = _described(submission, submission.call_keep("add_on_device", x, "meta"))
-    check(info.get("is_tensor") and info["device"] == "meta",
-          f"add_on_device(x, 'meta') gave {info.get('type') or 'a tensor on ' + str(info.get('device'))}; "
-          f"expected a tensor on meta: move x with x.to(device) and create the ones on device")
+    kept = submission.call_keep("add_on_device", x, "meta")
+    info = _facts(submission, kept)
+    check(_fetched_meta(submission, kept) and _on(info, "meta"), f"add_on_device(x, 'meta') gave {_what_came_back(info)}; expected a tensor on meta: "
+                             f"move x with x.to(device) and create the ones on device")
 
 
 @pytest.mark.points(1.5)
@@ -107,49 +145,60 @@ def test_move_model_moves_everything(submission, rng):
     """move_model moves every parameter and buffer to the device and returns the model"""
     model = submission.helper("model_with_buffers", ref.new_seed(rng))
     moved = submission.call_keep("move_model", model, "meta")
-    info = submission.fetch(submission.helper("describe_module", moved))
-    check(info.get("is_module"), f"move_model(model, 'meta') returned {info.get('type')}; expected the model")
-    for kind in ("parameters", "buffers"):
-        left = sorted({t["device"] for t in info[kind] if t["device"] != "meta"})
+    check(submission.same_object(moved, model),
+          f"move_model(model, 'meta') returned {describe(moved)}; expected the model itself (model.to(device) "
+          f"moves it in place and returns it)")
+    info = submission.fetch(submission.helper("module_tensor_facts", model))
+    for kind, count in (("parameters", 4), ("buffers", 3)):  # Linear(4, 3) + BatchNorm1d(3)
+        fetched = list(submission.call(getattr(model, kind)))
+        left = sorted({"a tensor subclass" if not t.get("exact") else t["device"]
+                       for t in info[kind] if not _on(t, "meta")})
+        if not left and (len(fetched) != count or not all(_meta_through_channel(v) for v in fetched)):
+            left = ["a device other than meta (the tensors came back with values)"]
         check(not left, f"after move_model(model, 'meta'), some {kind} are still on {', '.join(left)}; "
                         f"model.to(device) moves parameters and buffers together")
 
 
 def _meta_step(submission, rng, calls=2):
-    model = submission.helper("device_recording_model", FEATURES, 3, ref.new_seed(rng), "meta")
-    criterion = submission.helper("device_recording_criterion")
+    """Two steps with the model on meta; returns what the model and the loss were called
+    with, fetched through the channel (handles for meta tensors, data for anything else)."""
+    model = submission.helper("device_checking_model", FEATURES, 3, ref.new_seed(rng), "meta")
+    criterion = submission.helper("device_checking_criterion")
     optimizer = submission.helper("sgd", model, 0.1)
     for _ in range(calls):
         n = ref.randint(rng, 2, 5)
         batch = (torch.randn(n, FEATURES, generator=rng), torch.randint(0, 3, (n,), generator=rng))
         submission.call("train_step_on_device", model, batch, criterion, optimizer)
-    return submission.fetch(submission.helper("device_records", model, criterion))
+    return list(model.seen_inputs), list(criterion.seen_labels), calls
+
+
+def _where(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"{device_of(value)}" if type(value) is torch.Tensor else f"a {type(value).__name__}"
+    return f"a {getattr(value, 'remote_type', type(value).__name__)}"
 
 
 @pytest.mark.points(1)
 @pytest.mark.category("device")
 def test_train_step_moves_inputs(submission, rng):
     """train_step_on_device sends the inputs to the model's device every step"""
-    records = _meta_step(submission, rng)
-    devices = records["input_devices"]
-    check(bool(devices), "train_step_on_device(...) never called the model")
-    check(all(d == "meta" for d in devices),
-          f"with the model on device 'meta', train_step_on_device passed inputs on "
-          f"{', '.join(sorted(set(devices)))} to it; expected the model's device: "
-          f"device = next(model.parameters()).device; inputs = inputs.to(device)")
+    inputs, _, calls = _meta_step(submission, rng)
+    check(len(inputs) == calls, f"train_step_on_device(...) called the model {len(inputs)} times in {calls} steps")
+    left = sorted({_where(v) for v in inputs if not _meta_through_channel(v)})
+    check(not left, f"with the model on device 'meta', train_step_on_device passed inputs on {', '.join(left)} "
+                    f"to it; expected the model's device: device = next(model.parameters()).device; "
+                    f"inputs = inputs.to(device)")
 
 
 @pytest.mark.points(1)
 @pytest.mark.category("device")
 def test_train_step_moves_labels(submission, rng):
     """train_step_on_device sends the labels to the model's device every step"""
-    records = _meta_step(submission, rng)
-    devices = [c["label_device"] for c in records["criterion_calls"]]
-    check(bool(devices), "train_step_on_device(...) never called the criterion")
-    check(all(d == "meta" for d in devices),
-          f"with the model on device 'meta', train_step_on_device passed labels on "
-          f"{', '.join(sorted(set(devices)))} to the loss; expected the model's device: "
-          f"labels = labels.to(device)")
+    _, labels, calls = _meta_step(submission, rng)
+    check(len(labels) == calls, f"train_step_on_device(...) called the criterion {len(labels)} times in {calls} steps")
+    left = sorted({_where(v) for v in labels if not _meta_through_channel(v)})
+    check(not left, f"with the model on device 'meta', train_step_on_device passed labels on {', '.join(left)} "
+                    f"to the loss; expected the model's device: labels = labels.to(device)")
 
 
 @pytest.mark.points(1.5)
@@ -189,10 +238,13 @@ def test_cuda_move_model(submission, rng):
     """on a GPU, move_model puts every parameter and buffer on cuda"""
     _need_cuda()
     model = submission.helper("model_with_buffers", ref.new_seed(rng))
-    info = submission.fetch(submission.helper("describe_module", submission.call_keep("move_model", model, "cuda")))
-    check(info.get("is_module"), f"move_model(model, 'cuda') returned {info.get('type')}; expected the model")
+    moved = submission.call_keep("move_model", model, "cuda")
+    check(submission.same_object(moved, model), f"move_model(model, 'cuda') returned {describe(moved)}; "
+                                                f"expected the model itself")
+    info = submission.fetch(submission.helper("module_tensor_facts", model))
     for kind in ("parameters", "buffers"):
-        left = sorted({t["device"] for t in info[kind] if not t["device"].startswith("cuda")})
+        left = sorted({"a tensor subclass" if not t.get("exact") else t["device"]
+                       for t in info[kind] if not _on(t, "cuda")})
         check(not left, f"after move_model(model, 'cuda'), some {kind} are on {', '.join(left)}; expected cuda")
 
 
@@ -202,19 +254,27 @@ def test_cuda_move_model(submission, rng):
 def test_cuda_train_step(submission, rng):
     """on a GPU, train_step_on_device moves inputs and labels to cuda every step"""
     _need_cuda()
-    model = submission.helper("device_recording_model", FEATURES, 3, ref.new_seed(rng), "cuda")
-    criterion = submission.helper("device_recording_criterion")
-    optimizer = submission.helper("sgd", model, 0.1)
+    # Values, not records: with the model on the GPU a batch left on the CPU makes the
+    # forward or the loss raise, and the parameters fetched after two steps must be the
+    # grader's own two SGD steps.
+    sizes, seed, lr = (FEATURES, ref.randint(rng, 4, 8), 3), ref.new_seed(rng), 0.2
+    net = submission.helper("small_net", seed, sizes)
+    submission.helper("to_device", net, "cuda")
+    optimizer = submission.helper("sgd", net, lr)
+    mine = probes.small_net(seed, sizes)
+    mine_optimizer = torch.optim.SGD(mine.parameters(), lr=lr)
     for _ in range(2):
         batch = (torch.randn(4, FEATURES, generator=rng), torch.randint(0, 3, (4,), generator=rng))
-        expect_number(submission.call("train_step_on_device", model, batch, criterion, optimizer),
-                      what="train_step_on_device(...) on a GPU")
-    records = submission.fetch(submission.helper("device_records", model, criterion))
-    seen = set(records["input_devices"]) | {c["label_device"] for c in records["criterion_calls"]} \
-        | {c["output_device"] for c in records["criterion_calls"]}
-    check(bool(records["input_devices"]) and all(d.startswith("cuda") for d in seen),
-          f"with the model on cuda, train_step_on_device used tensors on {', '.join(sorted(seen))}; "
-          f"inputs, labels and outputs must all be on cuda")
+        expect_number(submission.call("train_step_on_device", net, batch, submission.helper("cross_entropy"),
+                                      optimizer), what="train_step_on_device(...) on a GPU")
+        mine_optimizer.zero_grad()
+        F.cross_entropy(mine(batch[0]), batch[1]).backward()
+        mine_optimizer.step()
+    after = submission.fetch(submission.helper("parameters_of", net))
+    for i, (p, want) in enumerate(zip(after, mine.parameters())):
+        expect_close(p, want.detach(), what=f"parameter {i} after two train_step_on_device steps on a GPU",
+                     atol=1e-4, hint="move inputs and labels to the model's device, then zero_grad, forward, "
+                                     "loss, backward, optimizer.step()")
 
 
 @pytest.mark.points(1)
@@ -226,11 +286,12 @@ def test_cuda_tensors(submission, rng):
     device = _as_device(submission.call("pick_device"), "pick_device()")
     check(device.type == "cuda", f"pick_device() returned {device} on a machine with a GPU; expected cuda:0")
     x = _random_x(rng)
-    info = _described(submission, submission.call_keep("ones_on", x, "cuda"))
-    check(info["device"].startswith("cuda"), f"ones_on(x, 'cuda') gave a tensor on {info['device']}")
-    result = submission.call("add_on_device", x, "cuda")
-    check(device_of(result).type == "cuda", f"add_on_device(x, 'cuda') gave a tensor on {device_of(result)}")
-    expect_close(result, x + 1, what="add_on_device(x, 'cuda')")
+    info = _facts(submission, submission.call_keep("ones_on", x, "cuda"))
+    check(_on(info, "cuda"), f"ones_on(x, 'cuda') gave {_what_came_back(info)}")
+    kept = submission.call_keep("add_on_device", x, "cuda")
+    info = _facts(submission, kept)
+    check(_on(info, "cuda"), f"add_on_device(x, 'cuda') gave {_what_came_back(info)}")
+    expect_close(submission.fetch(kept), x + 1, what="add_on_device(x, 'cuda')")
 
 
 @pytest.mark.points(1)
@@ -240,8 +301,11 @@ def test_cuda_to_cpu_double(submission, rng):
     """on a GPU, to_cpu_double brings a cuda tensor back to the CPU as float64"""
     _need_cuda()
     z = _random_x(rng)
-    result = expect_tensor(submission.call("to_cpu_double", submission.helper("to_device", z, "cuda")),
-                           what="to_cpu_double(z) for z on cuda", shape=z.shape, dtype=torch.float64)
-    check(device_of(result).type == "cpu", f"to_cpu_double(z) for z on cuda returned a tensor on "
-                                           f"{device_of(result)}; expected cpu: z.to('cpu', torch.double)")
+    kept = submission.call_keep("to_cpu_double", submission.helper("to_device", z, "cuda"))
+    info = _facts(submission, kept)
+    check(_on(info, "cpu") and info["dtype"] == "float64",
+          f"to_cpu_double(z) for z on cuda gave {_what_came_back(info)} ({info.get('dtype')}); expected a float64 "
+          f"tensor on cpu: z.to('cpu', torch.double)")
+    result = expect_tensor(submission.fetch(kept), what="to_cpu_double(z) for z on cuda", shape=z.shape,
+                           dtype=torch.float64)
     expect_close(result, z.double(), what="to_cpu_double(z) for z on cuda", atol=1e-6)
