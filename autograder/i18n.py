@@ -266,7 +266,8 @@ def update_catalog(catalog: Catalog | None, messages: list[Message], language: s
         catalog = Catalog(locale=language, project=project, fuzzy=False)
     catalog.update(template, no_fuzzy_matching=False, update_header_comment=False)
     for message in catalog:
-        message.flags.discard("python-format")  # prose, not %-format strings
+        # Prose, not format strings: Babel guesses %- and {}-formats from the English.
+        message.flags -= {flag for flag in message.flags if flag.endswith("-format")}
     return catalog
 
 
