@@ -227,11 +227,37 @@ class SubmissionOpener:
         load_status = getattr(sub, "load_status", "ok") or "ok"
         if load_status not in ("ok", "loaded", "graded"):
             result.status = load_status if load_status in ("error", "crashed", "timeout", "memory") else "error"
+        if load_status == "timeout" and getattr(sub, "load_fault", None) is not None:
+            from autograder.load_feedback import explain_load_timeout
+            result.notes.append(explain_load_timeout(str(sub.load_fault)))
         errors = list(getattr(sub, "load_errors", None) or [])
         for err in errors[:MAX_LOAD_ERRORS]:
-            result.load_errors.append(_load_error(err))
+            result.load_errors.append(_explained(_load_error(err), path))
         if len(errors) > MAX_LOAD_ERRORS:
             result.notes.append(f"{len(errors) - MAX_LOAD_ERRORS} more load errors not shown")
+
+
+def _explained(error: LoadError, path: Path | None) -> LoadError:
+    """The load error in words a student can act on, where load_feedback knows better."""
+    from autograder.load_feedback import explain_load_error
+    better = explain_load_error(error.message, error.where() or "a cell", _line_of(path, error))
+    if better is None:
+        return error
+    return LoadError(message=better, cell=error.cell, line=error.line, kind=error.kind)
+
+
+def _line_of(path: Path | None, error: LoadError) -> str:
+    """The student's source line a load error points at ("" when unknown)."""
+    if path is None or error.line is None:
+        return ""
+    from autograder.load import load_code
+    try:
+        code = load_code(str(path))
+    except Exception:  # unreadable now: the error keeps the sandbox's own words
+        return ""
+    cell = next((c for c in code.cells if error.cell is None or c.index == error.cell), None)
+    lines = cell.source.splitlines() if cell else []
+    return lines[error.line - 1] if 0 < error.line <= len(lines) else ""
 
 
 # A student controls how many cells raise and what their messages say: a report stays readable.
