@@ -337,6 +337,9 @@ def remove_tree(path: str) -> None:
     stderr, never ignored silently."""
     if not os.path.lexists(path):
         return
+    if os.path.islink(path) or not os.path.isdir(path):
+        os.unlink(path)
+        return
     try:
         shutil.rmtree(path, onerror=_allow_and_retry)
     except (OSError, RecursionError):
@@ -363,8 +366,10 @@ def _remove_iteratively(top: str) -> None:
     """Depth first with an explicit stack of open folder descriptors (no path grows
     longer than one name, so depth is no limit)."""
     flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
-    stack, names = [os.open(top, flags)], [top]
+    stack: list[int] = []
+    names: list[str] = [top]
     try:
+        stack.append(os.open(top, flags))
         while stack:
             fd = stack[-1]
             try:

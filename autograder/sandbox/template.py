@@ -193,11 +193,11 @@ def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict, host_
         warnings.append("/dev/shm is the host's: files there are shared with other sandboxes")
     landlock, more = confine.apply_landlock(readable, [scratch, "/dev/shm"], kit_files, devices)
     warnings += more
-    user, more = confine.drop_user(confine.python_roots(), landlock.startswith("abi"))
-    warnings += more
-    problem = confine.join_fresh_keyring()
+    problem = confine.join_fresh_keyring()  # before the drop: the keyring is not nobody's to keep
     if problem:
         warnings.append(problem)
+    user, more = confine.drop_user(confine.python_roots(), landlock.startswith("abi"))
+    warnings += more
     # without a PID namespace only the process group holds the sandbox together
     seccomp = confine.install_seccomp(() if namespaces["pid_namespace"] else ("setsid",))
     isolation.update({"landlock": landlock, "rlimits": rlimits, "user": user, "seccomp": seccomp,
