@@ -57,7 +57,7 @@ class KitBlocker:
 
     def find_spec(self, name, path=None, target=None):
         if name == KIT_PACKAGE or name.startswith(KIT_PACKAGE + "."):
-            raise ImportError(f"the {KIT_PACKAGE} package cannot be imported by the submission while it "
+            raise ModuleNotFoundError(f"the {KIT_PACKAGE} package cannot be imported by the submission while it "
                               f"is graded; remove `import {name}` from graded cells (tag self-check "
                               f"cells `selfcheck`)")
         return None
