@@ -223,3 +223,41 @@ def _same(self, req, buffers):
 _Server.op_same = _same
 ''')
     assert_zero_and_flagged(result, {"tensors::add_out_writes_into_out"})
+
+
+# -- the tripwire itself, in process -------------------------------------------------------
+def test_snapshot_sees_each_kind_of_change_and_nothing_else():
+    import types
+
+    from autograder.sandbox.integrity import Snapshot
+
+    module = types.ModuleType("kit_under_test")
+    exec(textwrap.dedent('''
+        REGISTRY = {"double": lambda x: 2 * x}
+        def helper(x, scale=1):
+            return x * scale
+        class Loop:
+            def answer(self):
+                return 42
+    '''), vars(module))
+    snapshot = Snapshot()
+    snapshot.add_module("kit", module)
+    assert snapshot.changed() == []
+    module.SOMETHING_NEW = 1  # a module gaining a global (a submodule import does that) is fine
+    assert snapshot.changed() == []
+
+    def replaced(x, scale=1):
+        return x
+    changes = [
+        ("kit.helper", lambda: setattr(module.helper, "__code__", replaced.__code__)),
+        ("kit.helper", lambda: setattr(module.helper, "__defaults__", (0,))),
+        ("kit.Loop.answer", lambda: setattr(module.Loop, "answer", lambda self: 0)),
+        ("kit.Loop", lambda: setattr(module.Loop, "extra", 1)),
+        ("kit.REGISTRY.double", lambda: module.REGISTRY.__setitem__("double", abs)),
+        ("kit.helper", lambda: setattr(module, "helper", abs)),
+    ]
+    for label, change in changes:
+        fresh = Snapshot()
+        fresh.add_module("kit", module)
+        change()
+        assert label in fresh.changed(), (label, fresh.changed())
