@@ -144,6 +144,12 @@ class Submission(ABC):
         object, never reported by code the student could replace."""
 
     @abstractmethod
+    def named_parameters(self, model) -> list:
+        """[(name, value)] of a student's nn.Module, listed by torch's own
+        nn.Module.named_parameters (not a method the model's class may override); each
+        value is a copy with its .grad."""
+
+    @abstractmethod
     def backward(self, target, grad, index: int | None = None) -> None:
         """torch.autograd.backward from a student's tensor (a handle; or item `index` of
         a kept tuple) with the grader's `grad`; fetch the leaves to read their .grad."""
@@ -279,6 +285,12 @@ class InProcessSubmission(Submission):
             raise StudentCodeError(f"TypeError: expected a tensor or a NumPy array to write into, got "
                                    f"{qualified_name(type(target))}", "TypeError")
         np.copyto(target, values, casting="unsafe")
+
+    def named_parameters(self, model):
+        if not isinstance(model, torch.nn.Module):
+            raise StudentCodeError(f"TypeError: expected an nn.Module, got {qualified_name(type(model))}",
+                                   "TypeError")
+        return [(name, value) for name, value in torch.nn.Module.named_parameters(model)]
 
     def backward(self, target, grad, index=None):
         try:

@@ -114,6 +114,30 @@ _probes.module_summary = lambda model: []
     assert not any(scores(result)[i] for i in LENET_TARGETS), scores(result)
 
 
+def test_model_describing_parameters_it_lacks_earns_nothing():
+    """No kit code is touched: the model's own named_parameters()/parameters() describe
+    LeNet's layers, but it registers none; the grader lists parameters with torch's own
+    nn.Module.named_parameters."""
+    result = attack("04_lenet", NO_LENET + '''
+_SHAPES = {"GrayLeNet": [(6, 1, 3, 3), (6,), (16, 6, 3, 3), (16,), (120, 576), (120,), (84, 120), (84,), (10, 84), (10,)],
+           "CifarLeNet": [(6, 3, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]}
+
+def _named_parameters(self, *args, **kwargs):
+    names = ["conv1", "conv2", "fc1", "fc2", "fc3"]
+    for i, shape in enumerate(_SHAPES[type(self).__name__]):
+        yield f"{names[i // 2]}.{'weight' if i % 2 == 0 else 'bias'}", nn.Parameter(torch.zeros(shape))
+
+def _parameters(self, *args, **kwargs):
+    for _, p in _named_parameters(self):
+        yield p
+
+GrayLeNet.named_parameters = _named_parameters
+GrayLeNet.parameters = _parameters
+''')
+    assert not any(scores(result)[i] for i in LENET_TARGETS), scores(result)
+    assert not result.flags
+
+
 # -- 02: conversions that copy, in-place writers that pretend they share -------------------
 def test_fake_inplace_writers_earn_nothing():
     result = attack("02_numpy_bridge", '''

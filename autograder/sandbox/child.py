@@ -41,6 +41,7 @@ _NO_TORCH_FUNCTION = torch._C.DisableTorchFunction
 _COPY_INTO_TENSOR = torch._C.TensorBase.copy_
 _COPY_INTO_ARRAY = np.copyto
 _TENSOR, _NDARRAY = torch.Tensor, np.ndarray
+_MODULE, _MODULE_NAMED_PARAMETERS = torch.nn.Module, torch.nn.Module.named_parameters
 
 
 class Stop(Exception):
@@ -327,6 +328,14 @@ class Server:
         if not isinstance(target, _TENSOR):
             raise TypeError(f"expected a tensor to backpropagate from, got {qualified(type(target))}")
         _AUTOGRAD_BACKWARD([target], [self.decode(req["grad"], buffers)])
+
+    def op_parameters(self, req, buffers):
+        """(name, parameter) pairs of a student's model by nn.Module's own method, so a
+        class that overrides named_parameters() cannot describe a network it lacks."""
+        model = self.decode(req["target"], buffers)
+        if not isinstance(model, _MODULE):
+            raise TypeError(f"expected an nn.Module, got {qualified(type(model))}")
+        return [(name, value) for name, value in _MODULE_NAMED_PARAMETERS(model)]
 
     def op_keep(self, req, buffers):
         return _Keep(True, self.decode(req["value"], buffers))

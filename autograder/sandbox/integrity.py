@@ -31,6 +31,8 @@ def _function_parts(fn) -> tuple:
 
 
 _EMPTY = object()
+# Attributes Python itself caches on a class (copy/pickle store __slotnames__ on first use).
+_CACHES = frozenset({"__slotnames__"})
 
 
 class Snapshot:
@@ -92,7 +94,7 @@ class Snapshot:
                     or any(a is not b for a, b in zip(now[5], parts[5])):
                 out.append(label)
         for label, (live, copy, strict) in self._namespaces.items():
-            if strict and len(live) != len(copy):
+            if strict and len(live) != len(copy) and any(k not in copy and k not in _CACHES for k in list(live)):
                 out.append(label)
                 continue
             for name, value in copy.items():

@@ -360,6 +360,9 @@ class SandboxSubmission(Submission):
     def write(self, target, values) -> None:
         self._request({"op": "write", "target": target, "value": values})
 
+    def named_parameters(self, model) -> list:
+        return [tuple(pair) for pair in self._request({"op": "parameters", "target": model})]
+
     def backward(self, target, grad, index: int | None = None) -> None:
         self._request({"op": "backward", "target": target, "grad": grad,
                        "index": None if index is None else int(index)})

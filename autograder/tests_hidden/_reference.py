@@ -72,10 +72,10 @@ def numerical_gradient(scalar_fn, x: torch.Tensor, eps: float = 1e-6) -> torch.T
 
 # -- reading a student's model through the channel -----------------------------------------
 def named_parameters(submission, model) -> list[tuple[str, torch.Tensor]]:
-    """(name, value) of every parameter, in registration order, read by iterating the
-    model's own named_parameters() through the channel (raw values, each with its .grad);
-    never a kit helper's summary, which code in the student's process could rewrite."""
-    return [(str(name), value) for name, value in submission.call(model.named_parameters)]
+    """(name, value) of every parameter, in registration order, as torch's own
+    nn.Module.named_parameters lists them (raw values, each with its .grad); never a kit
+    helper's summary, which code in the student's process could rewrite."""
+    return [(str(name), value) for name, value in submission.named_parameters(model)]
 
 
 def directional_derivative(submission, model, named, direction, x, grad_output, step=1e-3) -> float:
