@@ -285,3 +285,38 @@ def test_snapshot_sees_each_kind_of_change_and_nothing_else():
         fresh.add_module("kit", module)
         change()
         assert label in fresh.changed(), (label, fresh.changed())
+
+
+def test_encoder_reads_what_torch_stores_not_what_a_subclass_claims():
+    import torch
+
+    from autograder.sandbox import wire
+
+    class Lying(torch.Tensor):
+        device = property(lambda self: torch.device("cuda:0"))
+        requires_grad = property(lambda self: True)
+        grad_fn = property(lambda self: torch.ones(1, requires_grad=True).mul(2).grad_fn)
+
+        def numpy(self, *args, **kwargs):
+            import numpy as np
+            return np.full(self.shape, 7.0, dtype=np.float32)
+
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            out = super().__torch_function__(func, types, args, kwargs)
+            return out + 1 if isinstance(out, torch.Tensor) and func.__name__ in ("detach", "cpu") else out
+
+    values = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+    encoder = wire.Encoder(lambda v: {"$": "handle", "id": 1, "type": "x"})
+    node = encoder.encode(values.as_subclass(Lying))
+    assert (node["device"], node["requires_grad"], node["grad_fn"]) == ("cpu", False, None)
+    decoded = wire.Decoder(encoder.buffers).decode(node)
+    assert torch.equal(decoded, values)
+
+    class Dispatching(torch.Tensor):
+        @classmethod
+        def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    assert encoder.encode(values.as_subclass(Dispatching))["$"] == "handle"
