@@ -300,6 +300,8 @@ def test_feedback_catalog_coverage_per_source_file():
     print("\n" + "\n".join(f"{where}: {100 * sum(flags) / len(flags):.0f} % ({sum(flags)}/{len(flags)})"
                            for where, flags in sorted(per_file.items())))
     assert len(per_file) >= 13, "expected every hidden and visible test file plus expect.py"
+    names = i18n_feedback.extract().names
+    assert len(names) > 100 and not [n for n in names if n not in done], "every test's name is translated"
     unfinished = [w for w in FEEDBACK_COMPLETE if not all(per_file.get(w, [False]))]
     assert not unfinished, f"untranslated feedback in {unfinished}: python -m autograder.i18n_feedback update"
 
