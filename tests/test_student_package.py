@@ -111,9 +111,11 @@ def test_the_wheel_holds_only_the_student_surface(release, course):
         expected |= {f"autograder/selfcheck/tests/test_{a.id}.py", f"autograder/selfcheck/tests/unscored/test_{a.id}.py"}
     assert code == expected
     assert all(name in record for name in code) and "Name: pytorch-course-selfcheck" in metadata
-    # Every bundle carries the same wheel next to its notebook.
-    assert bundle_files(course, course.assignments[0])[student_wheel.wheel_name()] == \
-        (release / student_wheel.wheel_name()).read_bytes()
+    # Every bundle carries the same wheel next to its notebook, and its README says how to use it on Colab.
+    files = bundle_files(course, course.assignments[0])
+    assert files[student_wheel.wheel_name()] == (release / student_wheel.wheel_name()).read_bytes()
+    readme = files["README.md"].decode()
+    assert "Google Colab" in readme and student_wheel.wheel_name() in readme and "Files panel" in readme
 
 
 def test_the_install_source_comes_from_course_yaml(course):
