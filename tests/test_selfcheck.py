@@ -47,9 +47,10 @@ def stub_namespace(assignment_id: str) -> dict:
     import tempfile
     nb = student_notebook(nbformat.read(REPO / "solutions" / assignment_id / f"{assignment_id}.ipynb",
                                         as_version=4))
-    with tempfile.NamedTemporaryFile("w", suffix=".ipynb", delete=False) as f:
-        nbformat.write(nb, f)
-    return namespace_from_source(load_code(f.name).source)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{assignment_id}.ipynb"
+        nbformat.write(nb, str(path))
+        return namespace_from_source(load_code(path).source)
 
 
 @pytest.mark.parametrize("assignment_id", IDS)
