@@ -86,7 +86,8 @@ def make_private_mounts(scratch: str, tmpfs_mb: int, needed_roots: list[str]) ->
             for root in roots:
                 _bind_read_only(sources[root], root)
         os.makedirs(scratch, mode=0o700, exist_ok=True)
-        _tmpfs(scratch, tmpfs_mb, "700", NOBODY)
+        # the student runs as nobody when the grader is root, else as the grader's user
+        _tmpfs(scratch, tmpfs_mb, "700", NOBODY if os.geteuid() == 0 else os.geteuid())
         private.append(scratch)
         for cover in covers:
             if cover != "/tmp":
