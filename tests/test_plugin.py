@@ -363,3 +363,32 @@ def test_an_unavailable_submission_keeps_excluded_cuda_checks_at_zero_max(tmp_pa
         result = assignment_result(course, "01_demo", list(plugin.outcomes.values()))
         gpu = by_id(result)["demo::on_gpu"]
         assert (gpu.status, gpu.score, gpu.max_score) == ("error", 0, gpu_max), policy
+
+
+def test_a_failure_is_reported_to_pytest_without_a_formatted_traceback(tmp_path):
+    """Issue 16: pytest's traceback formatting was most of a batch's time per student;
+    the plugin hands pytest a one-line report, and the outcome's message is unchanged."""
+    body = """
+    def check_deeply(value):
+        marker_in_test_source = value + 1
+        assert marker_in_test_source == 0, f"expected 0, got {marker_in_test_source}"
+
+    @pytest.mark.points(4)
+    @pytest.mark.category("value")
+    def test_fails(submission):
+        check_deeply(1)
+
+    @pytest.mark.points(6)
+    @pytest.mark.category("value")
+    def test_grader_bug(submission):
+        {}["missing"]
+    """
+    path = write_tests(tmp_path, body)
+    plugin = GradingPlugin({str(path): "hidden"}, lambda _a: InProcessSubmission({}))
+    outcomes = {o.id: o for o in plugin.run()}
+    assert (outcomes["demo::fails"].status, outcomes["demo::fails"].message) == ("failed", "expected 0, got 2")
+    assert outcomes["demo::grader_bug"].message == "internal grader error: KeyError"
+    assert "KeyError" in outcomes["demo::grader_bug"].detail  # the grader's own traceback is still kept
+    text = plugin.pytest_output.getvalue()
+    assert "failed: expected 0, got 2" in text
+    assert "marker_in_test_source = value + 1" not in text  # no source lines: no traceback was formatted
