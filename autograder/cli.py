@@ -47,12 +47,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="students: run the visible self-check tests on a notebook, in process")
     p.add_argument("path", help="a notebook or .py file")
     p.add_argument("--assignment", default=None, help="assignment id (default: from the file name)")
+    p.add_argument("--language", default=None, choices=("en", "vi"),
+                   help="language of the feedback (default: the notebook's, else English)")
     p.set_defaults(module="grading", func="run_check")
 
     p = sub.add_parser("grade", help="grade one submission (notebook, .py file or folder) in the sandbox")
     p.add_argument("path")
     p.add_argument("--format", default="text", choices=("text", "json", "gradescope", "junit", "classroom"))
     p.add_argument("--output", default=None, help="write the report here instead of stdout")
+    p.add_argument("--language", default=None, choices=("en", "vi"),
+                   help="language of test names, messages and headings (default: course.yaml language)")
     _grade_options(p)
     p.set_defaults(module="grading", func="run_grade")
 

@@ -29,7 +29,7 @@ from autograder import i18n
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALE_DIR = PACKAGE_DIR / "locale"
 # Calls whose string arguments are student-facing text (expect.py helpers, pytest's own).
-FEEDBACK_CALLS = re.compile(r"^(check|fail|skip|xfail|expect_\w+)$")
+FEEDBACK_CALLS = re.compile(r"^(check|fail|skip|xfail|expect_\w+|heading)$")
 FEEDBACK_KEYWORDS = {"what", "hint", "message", "reason", "msg"}
 MAX_DEPTH = 4
 
@@ -38,7 +38,12 @@ def feedback_sources() -> list[Path]:
     """Every file whose strings reach a student: hidden and visible tests and the helpers."""
     files = sorted((PACKAGE_DIR / "tests_hidden").glob("test_*.py"))
     files += sorted((PACKAGE_DIR / "selfcheck" / "tests").rglob("test_*.py"))
-    return files + [PACKAGE_DIR / "expect.py"]
+    return files + [PACKAGE_DIR / "expect.py", *HEADING_SOURCES]
+
+
+# Report headings and self-check summaries: their strings are wrapped in `heading(...)`
+# (writers/text.py) or formatted by selfcheck/runner.py, whose output is translated line by line.
+HEADING_SOURCES = (PACKAGE_DIR / "writers" / "text.py", PACKAGE_DIR / "selfcheck" / "runner.py")
 
 
 @dataclass
@@ -85,12 +90,18 @@ def extract(paths: list[Path] | None = None) -> Extracted:
                 name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
                 if FEEDBACK_CALLS.match(name or ""):
                     candidates += node.args + [k.value for k in node.keywords if k.arg in FEEDBACK_KEYWORDS]
-            elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.JoinedStr, ast.Constant)):
+            if path.name == "runner.py" and isinstance(node, (ast.Call, ast.Return)) and not candidates:
+                # format_results builds its lines with lines.append(f"...") and returns f"..."
+                args = node.args if isinstance(node, ast.Call) else [node.value]
+                candidates += [a for a in args if isinstance(a, (ast.JoinedStr, ast.Constant))]
+            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.JoinedStr, ast.Constant)):
                 # Messages built ahead of their check (untracked = f"..."; check(c, untracked)).
                 candidates.append(node.value)
+            elif path.name == "runner.py" and isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
+                candidates += node.value.elts
             for candidate in candidates:
                 for part in ([candidate.body, candidate.orelse] if isinstance(candidate, ast.IfExp) else [candidate]):
-                    template = _template(part)
+                    template = (_template(part) or "").lstrip(" ")  # indentation is layout, not text
                     if template and _worth_translating(template):
                         found.templates.setdefault(template, []).append((where, part.lineno))
     return found
@@ -172,6 +183,64 @@ def localize_report(data: dict, language: str) -> dict:
             test["name"] = translate(test.get("name", ""))
             test["message"] = translate(test.get("message", ""))
     return out
+
+
+def localized_report(report, language: str):
+    """A copy of a Report in `language` (names, messages; `report.language` set)."""
+    if i18n.check_language(language) == i18n.SOURCE_LANGUAGE:
+        return report
+    translate = translator(language)
+    out = copy.deepcopy(report)
+    out.language = language
+    for _, test in out.tests():
+        test.name, test.message = translate(test.name), translate(test.message or "")
+    return out
+
+
+def localized_outcomes(outcomes: list, language: str) -> list:
+    """Self-check outcomes (plugin.TestOutcome) with names and messages in `language`.
+    A stub's message stays as it is: format_results recognises it by its English prefix
+    and prints its own (translated) line instead."""
+    from autograder.selfcheck.runner import is_not_written
+    translate = translator(language)
+    out = []
+    for outcome in outcomes:
+        outcome = copy.copy(outcome)
+        outcome.name = translate(outcome.name)
+        if not is_not_written(outcome):
+            outcome.message = translate(outcome.message or "")
+        out.append(outcome)
+    return out
+
+
+def feedback_language(args, notebook: Path) -> str:
+    """`autograder check`'s language: --language, else the notebook's own (a vi release
+    notebook says metadata.autograder.language = "vi"), else English."""
+    if getattr(args, "language", None):
+        return i18n.check_language(args.language)
+    if notebook.suffix == ".ipynb":
+        try:
+            import json
+            meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("autograder", {})
+            if meta.get("language") in i18n.LANGUAGES:
+                return meta["language"]
+        except (OSError, ValueError, AttributeError):
+            pass  # an unreadable notebook fails later with its own clear message
+    return i18n.SOURCE_LANGUAGE
+
+
+def localize_lines(text: str, language: str) -> str:
+    """Grader-written text (self-check summary) in `language`, line by line, leading
+    spaces kept; multi-line catalog entries (the hidden-tests reminder) first."""
+    translate = translator(language)
+    for english, translated in translate.exact.items():
+        if "\n" in english and english in text:
+            text = text.replace(english, translated)
+    lines = []
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        lines.append(line[:len(line) - len(stripped)] + translate(stripped) if stripped else line)
+    return "\n".join(lines)
 
 
 def status(language: str) -> i18n.CatalogStatus:

@@ -142,6 +142,7 @@ class Report:
     environment: dict = field(default_factory=dict)
     duration_s: float = 0.0
     schema: str = SCHEMA
+    language: str = "en"  # of names, messages and headings (autograder/i18n_feedback.py)
 
     @property
     def score(self) -> float:
@@ -164,7 +165,7 @@ class Report:
     def to_dict(self) -> dict:
         return {"schema": self.schema, "submission": self.submission,
                 "score": self.score, "max_score": self.max_score, "flags": self.flags,
-                "environment": dict(self.environment),
+                "environment": dict(self.environment), "language": self.language,
                 "assignments": [a.to_dict() for a in self.assignments],
                 "duration_s": round(self.duration_s, 3)}
 
@@ -174,7 +175,8 @@ class Report:
             raise ValueError(f"not an autograder report: schema is {d.get('schema')!r}, expected {SCHEMA!r}")
         return cls(submission=d["submission"],
                    assignments=[AssignmentResult.from_dict(a) for a in d.get("assignments", [])],
-                   environment=dict(d.get("environment", {})), duration_s=d.get("duration_s", 0.0))
+                   environment=dict(d.get("environment", {})), duration_s=d.get("duration_s", 0.0),
+                   language=d.get("language", "en"))
 
 
 TIMING_KEYS = frozenset({"duration_s"})

@@ -345,3 +345,23 @@ def test_a_failing_submission_gets_vietnamese_feedback_with_the_same_verdicts(co
     for test_id in ("tensors::make_empty", "tensors::make_uniform", "tensors::zeros_long"):
         matching = [m for i, m in failed.items() if i.startswith(test_id)]
         assert matching and all(VIETNAMESE.search(m) for m in matching), (test_id, failed)
+
+
+def test_grade_and_check_speak_the_requested_language(tmp_path):
+    wrong = tmp_path / "01_tensors.py"
+    wrong.write_text("import torch\ndef make_empty(rows, cols):\n    return torch.empty(rows, cols, dtype=torch.float64)\n")
+    run = partial(subprocess.run, cwd=REPO, capture_output=True, text=True, timeout=600)
+    english = run([sys.executable, "-m", "autograder", "grade", str(wrong), "--format", "json", "--device", "cpu"])
+    vi = run([sys.executable, "-m", "autograder", "grade", str(wrong), "--format", "json", "--device", "cpu",
+              "--language", "vi"])
+    assert english.returncode == vi.returncode == 0, english.stderr + vi.stderr
+    en_data, vi_data = json.loads(english.stdout), json.loads(vi.stdout)
+    assert en_data["language"] == "en" and vi_data["language"] == "vi"
+    assert [(t["id"], t["category"], t["score"], t["status"]) for a in vi_data["assignments"] for t in a["tests"]] == \
+           [(t["id"], t["category"], t["score"], t["status"]) for a in en_data["assignments"] for t in a["tests"]]
+    text = run([sys.executable, "-m", "autograder", "grade", str(wrong), "--device", "cpu", "--language", "vi"])
+    assert "Tổng điểm:" in text.stdout and "Báo cáo chấm bài cho" in text.stdout and "Total:" not in text.stdout
+    check = run([sys.executable, "-m", "autograder", "check", str(wrong), "--language", "vi"])
+    assert check.returncode == 0 and "Tự kiểm tra 01_tensors:" in check.stdout, check.stdout + check.stderr
+    assert "make_empty(5, 3) trả về dtype torch.float64" in check.stdout
+    assert "Các bài kiểm thử ẩn cũng chạy" in check.stdout and "Hidden tests also run" not in check.stdout

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 
+from autograder.i18n_feedback import translator
 from autograder.report import AssignmentResult, Report
 
 MARKS = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "timeout": "TIMEOUT",
@@ -38,7 +39,7 @@ def _points(x: float) -> str:
     return f"{x:g}"
 
 
-def _assignment_block(a: AssignmentResult) -> list[str]:
+def _assignment_block(a: AssignmentResult, heading=str) -> list[str]:
     title = f" ({a.title})" if a.title else ""
     status = "" if a.status == "graded" else f"  [{a.status}]"
     lines = [f"{a.id}{title}: {_points(a.score)}/{_points(a.max_score)}{status}"]
@@ -51,10 +52,11 @@ def _assignment_block(a: AssignmentResult) -> list[str]:
         lines.append(f"  load error{' (' + where + ')' if where else ''}: {_inline(err.message)}")
     lines.extend(f"  warning: {_inline(w)}" for w in (a.isolation or {}).get("warnings", []) or [])
     if a.tests:
-        lines.append(f"  {'result':<8} {'test':<{NAME_WIDTH}} {'category':<10} {'points':>9}")
+        lines.append(f"  {heading('result'):<8} {heading('test'):<{NAME_WIDTH}} {heading('category'):<10} "
+                     f"{heading('points'):>9}")
     for t in a.tests:
         name = t.name if len(t.name) <= NAME_WIDTH else t.name[:NAME_WIDTH - 3] + "..."
-        hidden = " (hidden)" if t.visibility == "hidden" else ""
+        hidden = " (" + heading("hidden") + ")" if t.visibility == "hidden" else ""
         lines.append(f"  {MARKS.get(t.status, t.status):<8} {name:<{NAME_WIDTH}} {t.category:<10} "
                      f"{_points(t.score) + '/' + _points(t.max_score):>9}{hidden}")
     return lines
@@ -73,19 +75,20 @@ def _isolation_warnings(isolation: dict | None) -> list[str]:
     return lines
 
 
-def _problems(report: Report) -> list[str]:
+def _problems(report: Report, heading=str) -> list[str]:
     lines = []
     for a, t in report.tests():
         if t.status in ("passed",) or (t.status == "skipped" and not t.message):
             continue
         lines.append(f"- {a.id} / {t.name} [{t.status}]")
-        lines.extend(f"    {line}" for line in _untrusted(t.message or "(no message)", indent=""))
+        lines.extend(f"    {line}" for line in _untrusted(t.message or heading("(no message)"), indent=""))
     return lines
 
 
 def write(report: Report) -> str:
     env = report.environment
-    lines = [f"Grading report for {_inline(report.submission)}",
+    heading = translator(report.language)  # names and messages arrive translated already
+    lines = [heading(f"Grading report for {_inline(report.submission)}"),
              f"device: {env.get('device', '?')}   seed: {env.get('seed', '?')}   "
              f"torch: {env.get('torch', '?')}   python: {env.get('python', '?')}"]
     if env.get("cuda_checks") not in (None, "none", "ran"):
@@ -93,10 +96,10 @@ def write(report: Report) -> str:
     lines.extend(_isolation_warnings(env.get("isolation")))
     lines.append("")
     for a in report.assignments:
-        lines.extend(_assignment_block(a))
+        lines.extend(_assignment_block(a, heading))
         lines.append("")
-    lines.append(f"Total: {_points(report.score)}/{_points(report.max_score)}")
-    problems = _problems(report)
+    lines.append(heading(f"Total: {_points(report.score)}/{_points(report.max_score)}"))
+    problems = _problems(report, heading)
     if problems:
-        lines.extend(["", "What to look at:", *problems])
+        lines.extend(["", heading("What to look at:"), *problems])
     return "\n".join(lines) + "\n"
