@@ -63,15 +63,19 @@ def resolve_device(device: str | None, course: Course | None = None) -> torch.de
 
 def run_tests(course: Course, assignment_ids: list[str],
               open_submission: Callable[[str], Submission], *, seed: int, device: torch.device,
-              files: dict[str, str] | None = None, check_points: bool = True) -> GradingPlugin:
-    """Run the assignments' tests through the plugin; the outcomes are on the result."""
+              files: dict[str, str] | None = None, check_points: bool = True,
+              unavailable: dict | None = None) -> GradingPlugin:
+    """Run the assignments' tests through the plugin; the outcomes are on the result.
+    unavailable: {assignment id: SubmissionUnavailable} known before the run (no file):
+    their tests get that outcome without running."""
     if files is None:
         files = {}
         for a in assignment_ids:
             files.update(test_files(a))
     expected = {a: course.assignment(a).points for a in assignment_ids} if check_points else None
     plugin = GradingPlugin(files, open_submission, course=course, seed=seed, device=device,
-                           cuda_policy=course.devices.without_gpu, expected_points=expected)
+                           cuda_policy=course.devices.without_gpu, expected_points=expected,
+                           unavailable=unavailable)
     if files:
         try:
             plugin.run()
@@ -208,6 +212,18 @@ class SubmissionOpener:
         self.loaded[assignment_id] = sub
         return sub
 
+    def missing(self, assignment_ids: list[str]) -> dict[str, SubmissionUnavailable]:
+        """The assignments without a file, decided before any test runs (and recorded
+        for the report as if a test had asked for them)."""
+        faults = {}
+        for aid in assignment_ids:
+            if aid not in self.files:
+                try:
+                    self(aid)
+                except SubmissionUnavailable as fault:
+                    faults[aid] = fault
+        return faults
+
     def close(self) -> None:
         if self.owns_factory:
             self.factory.close()
@@ -321,7 +337,8 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
         ids = [a.id for a in course.assignments]
     opener = SubmissionOpener(course, files, grading_device, root, backend, factory)
     try:
-        plugin = run_tests(course, ids, opener, seed=seed, device=grading_device)
+        plugin = run_tests(course, ids, opener, seed=seed, device=grading_device,
+                           unavailable=opener.missing(ids))
     finally:
         opener.close()
     outcomes = list(plugin.outcomes.values())

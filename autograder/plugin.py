@@ -204,7 +204,7 @@ class GradingPlugin:
     def __init__(self, test_files: dict[str, str], open_submission: Callable[[str], Submission], *,
                  course=None, seed: int = 0, device: torch.device | str = "cpu",
                  cuda_policy: str = "exclude", expected_points: dict[str, float] | None = None,
-                 exercise: str | None = None):
+                 exercise: str | None = None, unavailable: dict[str, SubmissionFault] | None = None):
         if cuda_policy not in CUDA_POLICIES:
             raise ValueError(f"cuda_policy must be one of {', '.join(CUDA_POLICIES)}, got {cuda_policy!r}")
         self.test_files = {str(Path(p).resolve()): v for p, v in test_files.items()}
@@ -219,7 +219,10 @@ class GradingPlugin:
         self.course_error: str | None = None
         self.collection_errors: list[str] = []
         self.submissions: dict[str, Submission] = {}
-        self.unavailable: dict[str, SubmissionFault] = {}
+        self.unavailable: dict[str, SubmissionFault] = dict(unavailable or {})
+        # Known before the run (a missing file): their tests are settled at collection,
+        # not run, so grading a whole course costs what grading the submitted part does.
+        self.known_unavailable = frozenset(self.unavailable)
         self._needs_restart: set[str] = set()
         self.cuda_tests_seen = 0
 
@@ -274,14 +277,24 @@ class GradingPlugin:
             kept.append(item)
         if self.expected_points is not None and self.exercise is None:
             problems.extend(self._points_problems())
-        deselected = [i for i in items if i not in kept]
         if problems:
             self.course_error = problems[0] if len(problems) == 1 else "; ".join(problems)
-            deselected, kept = list(items), []
+            kept = []
             self.outcomes.clear()
+        kept = [item for item in kept if not self._settled_unavailable(self.outcomes[item.nodeid])]
+        deselected = [i for i in items if i not in kept]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
         items[:] = kept
+
+    def _settled_unavailable(self, outcome: TestOutcome) -> bool:
+        """Settle a test of an assignment known to be unavailable as its setup would
+        have (the fault's status and message, the CUDA policy's maximum)."""
+        if outcome.assignment not in self.known_unavailable:
+            return False
+        status, message = classify(self.unavailable[outcome.assignment])
+        self._settle(outcome, status, message)
+        return True
 
     def _describe(self, item, problems: list[str]) -> TestOutcome | None:
         path = str(Path(item.path).resolve())

@@ -392,3 +392,26 @@ def test_a_failure_is_reported_to_pytest_without_a_formatted_traceback(tmp_path)
     text = plugin.pytest_output.getvalue()
     assert "failed: expected 0, got 2" in text
     assert "marker_in_test_source = value + 1" not in text  # no source lines: no traceback was formatted
+
+
+@pytest.mark.parametrize("policy", ["exclude", "award", "fail"])
+def test_an_assignment_known_to_be_missing_is_settled_without_running_its_tests(tmp_path, policy):
+    """Issue 16: a missing file decides every test of its assignment before the run, with
+    the outcomes a test-time failure to open gives, and pytest runs none of its tests."""
+    files = {str(write_tests(tmp_path, CUDA_BODY)): "hidden"}
+    course = make_course(policy=policy)
+    fault = SubmissionUnavailable("no file for 01_demo was found")
+
+    def open_at_test_time(_aid):
+        raise fault
+    outcomes, pytest_said = {}, {}
+    for known in (None, {"01_demo": fault}):
+        plugin = run_tests(course, ["01_demo"], open_at_test_time, seed=1, device=torch.device("cpu"),
+                           files=files, unavailable=known)
+        outcomes[bool(known)] = [(o.id, o.status, o.message, o.score, o.max_score)
+                                 for o in plugin.outcomes.values()]
+        pytest_said[bool(known)] = plugin.pytest_output.getvalue()
+    assert outcomes[True] == outcomes[False]
+    assert {o[1:3] for o in outcomes[True]} == {("error", "no file for 01_demo was found")}
+    assert "ERROR at setup" in pytest_said[False]
+    assert "2 deselected" in pytest_said[True] and "ERROR" not in pytest_said[True]
