@@ -363,3 +363,56 @@ def test_summary_on_a_gpu_runner_keeps_course_points():
     summary = summary_text(results, [("06_cuda", 20.0)], {})
     assert "Total (out of 20):" in summary and "CUDA-only checks: ran on a GPU" in summary
     assert "instead of course.yaml" not in summary
+
+
+def _parent_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no PPid for {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_workers_and_their_templates_are_forked_from_one_clean_zygote(tmp_path, monkeypatch):
+    """Issue 16: one torch import per batch. The worker and its sandbox template are the
+    zygote's children; the zygote never saw the grader's environment; the worker grades
+    as a spawned one does, and a killed worker's exit code is known."""
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions
+    from autograder.batch.siblings import Zygote, zygote_supported
+    from autograder.course import load_course
+    if not zygote_supported():
+        pytest.skip("no pidfd_open on this platform")
+    monkeypatch.setenv("AUTOGRADER_TEST_CANARY", "grader-only")
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    folder = write_class(tmp_path / "class", {"ann": source(), "bo": source(set())})
+    zygote = Zygote(1)
+    try:
+        conn, process, _ = zygote.worker(course, options)
+        for student in ("ann", "bo"):
+            conn.send(StudentSubmission(student, folder / f"{student}.py", student))
+            assert conn.poll(300), "the forked worker did not answer"
+            result = conn.recv()
+            assert result.status == "graded", result.message
+            if student == "ann":
+                assert result.score == 10.0
+            else:
+                assert result.score < 10.0
+        templates = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != process.pid
+                     and _parent_of_or_none(int(p)) == zygote.proc.pid]
+        assert _parent_of(process.pid) == zygote.proc.pid and templates  # its template too
+        assert b"AUTOGRADER_TEST_CANARY" not in Path(f"/proc/{zygote.proc.pid}/environ").read_bytes()
+        process.kill()
+        process.join(10)
+        assert process.exitcode == -signal.SIGKILL
+        conn.close()
+    finally:
+        zygote.close()
+
+
+def _parent_of_or_none(pid: int) -> int | None:
+    try:
+        return _parent_of(pid)
+    except (OSError, AssertionError):
+        return None

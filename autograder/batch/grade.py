@@ -95,7 +95,7 @@ class SubmissionGrader:
     """Lives in one worker process for the whole batch, so the sandbox's warm template
     (torch already imported) is reused for every submission the worker grades."""
 
-    def __init__(self, course, options: GradingOptions):
+    def __init__(self, course, options: GradingOptions, template=None):
         from autograder import grading, writers
         self.course, self.options = course, options
         self._grade_path, self._write = grading.grade_path, writers.write
@@ -106,7 +106,8 @@ class SubmissionGrader:
         if "factory" in parameters:
             from autograder.sandbox import SandboxFactory
             self.factory = SandboxFactory(course.limits, device=_sandbox_device(options.device),
-                                          torch_threads=options.torch_threads)
+                                          torch_threads=options.torch_threads,
+                                          **({"template": template} if template is not None else {}))
 
     def grade(self, sub: StudentSubmission) -> Result:
         start = time.monotonic()

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
+import sys
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -18,8 +20,10 @@ from typing import Callable
 
 from autograder.batch.discover import StudentSubmission
 from autograder.batch.grade import GradingOptions, error_result
+from autograder.batch.siblings import Zygote, zygote_supported
 from autograder.batch.store import Result
 from autograder.course import CourseError
+from autograder.sandbox.launcher import SandboxStartError
 
 # A worker that dies while grading gets the submission once more in a fresh worker
 # before it is recorded as an error (the first death may be the machine, not the student).
@@ -37,7 +41,7 @@ def _die_with_parent() -> None:
         pass
 
 
-def _worker_main(conn, course, options: GradingOptions) -> None:
+def _worker_main(conn, course, options: GradingOptions, template=None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     threads = str(options.torch_threads)
@@ -46,7 +50,7 @@ def _worker_main(conn, course, options: GradingOptions) -> None:
     import torch
     torch.set_num_threads(options.torch_threads)
     from autograder.batch.grade import SubmissionGrader
-    grader = SubmissionGrader(course, options)
+    grader = SubmissionGrader(course, options, template=template)
     try:
         while True:
             try:
@@ -64,11 +68,15 @@ def _worker_main(conn, course, options: GradingOptions) -> None:
 
 
 class _Worker:
-    def __init__(self, ctx, course, options):
-        self.conn, child_conn = ctx.Pipe()
-        self.process = ctx.Process(target=_worker_main, args=(child_conn, course, options), daemon=True)
-        self.process.start()
-        child_conn.close()
+    def __init__(self, ctx, course, options, zygote=None):
+        self.template_home: str | None = None
+        if zygote is not None:
+            self.conn, self.process, self.template_home = zygote.worker(course, options)
+        else:
+            self.conn, child_conn = ctx.Pipe()
+            self.process = ctx.Process(target=_worker_main, args=(child_conn, course, options), daemon=True)
+            self.process.start()
+            child_conn.close()
         self.task: StudentSubmission | None = None
         self.started = 0.0
 
@@ -84,17 +92,37 @@ class _Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+        if self.template_home is not None:
+            shutil.rmtree(self.template_home, ignore_errors=True)
 
 
 class WorkerPool:
     def __init__(self, jobs: int, course, options: GradingOptions, deadline_s: float):
         self.jobs, self.course, self.options, self.deadline_s = jobs, course, options, deadline_s
         self.ctx = multiprocessing.get_context("spawn")  # torch is unsafe to fork once imported
+        self.zygote = None
+
+    def _new_worker(self) -> _Worker:
+        """Forked from the batch's zygote where Linux allows (one torch import per batch,
+        shared pages); otherwise a spawned worker that starts its own template."""
+        if self.zygote is not None:
+            try:
+                return _Worker(self.ctx, self.course, self.options, self.zygote)
+            except (OSError, SandboxStartError) as exc:
+                print(f"batch: workers are started the slow way (the zygote failed: {exc})", file=sys.stderr)
+                self.zygote.close()
+                self.zygote = None
+        return _Worker(self.ctx, self.course, self.options)
 
     def run(self, tasks: list[StudentSubmission], on_result: Callable[[Result], None]) -> None:
         queue = deque(tasks)
         attempts: dict[str, int] = {}
-        workers = [_Worker(self.ctx, self.course, self.options) for _ in range(min(self.jobs, len(tasks)))]
+        if zygote_supported() and tasks:
+            try:
+                self.zygote = Zygote(self.options.torch_threads)
+            except OSError as exc:
+                print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
+        workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]
         try:
             while True:
                 for w in workers:
@@ -132,6 +160,9 @@ class WorkerPool:
             for w in workers:
                 w.process.join(10)
                 w.kill()
+            if self.zygote is not None:
+                self.zygote.close()
+                self.zygote = None
 
     def _replace(self, w: _Worker, overdue: bool, queue, attempts, on_result) -> _Worker | None:
         sub, elapsed = w.task, time.monotonic() - w.started
@@ -147,4 +178,4 @@ class WorkerPool:
                 on_result(error_result(sub, self.options, f"the grader worker died (exit code "
                                        f"{w.process.exitcode}) while grading this submission", elapsed))
         # A fresh worker costs a torch import: start one only if there is work left for it.
-        return _Worker(self.ctx, self.course, self.options) if queue else None
+        return self._new_worker() if queue else None

@@ -51,7 +51,7 @@ class SandboxFactory:
     """Opens sandboxed submissions, each forked from one warm template process."""
 
     def __init__(self, limits: "Limits", device: str = "cpu", torch_threads: int = 1,
-                 secret_paths: list[str] | tuple = ()):
+                 secret_paths: list[str] | tuple = (), template: Template | None = None):
         device = str(device)
         if device != "cpu" and not device.startswith("cuda"):
             raise ValueError(f"sandbox device must be cpu or cuda, got {device!r}")
@@ -59,8 +59,10 @@ class SandboxFactory:
             raise RuntimeError("the sandbox needs os.fork (Linux or macOS); use the in-process backend")
         self.limits, self.device, self.threads = limits, device, max(1, int(torch_threads))
         self.secrets = [*default_secrets(), *(str(Path(p).resolve()) for p in secret_paths)]
-        self.template = Template(self.threads)
-        self.template.start()  # warms up while the caller prepares; open() waits for it
+        # A template handed in (a batch worker's, forked ready-made) is this factory's to close.
+        self.template = template if template is not None else Template(self.threads)
+        if template is None:
+            self.template.start()  # warms up while the caller prepares; open() waits for it
         self.opened: list[SandboxSubmission] = []
 
     def config(self) -> dict:

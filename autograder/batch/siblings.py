@@ -1,0 +1,154 @@
+"""The batch side of the zygote (zygote.py): starting it, asking it for workers and
+templates, and handles on those processes, which are the zygote's children, not ours
+(a pidfd tells when one ends; the zygote, which reaps it, tells its exit code)."""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from autograder.sandbox.launcher import SandboxStartError, Template, sandbox_env
+
+START_TIMEOUT_S = 120.0
+
+
+def zygote_supported() -> bool:
+    return hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and sys.platform.startswith("linux")
+
+
+class SiblingProcess:
+    """The parts of multiprocessing.Process the pool uses, for a process we did not fork."""
+
+    def __init__(self, pid: int, zygote: "Zygote | None" = None):
+        self.pid, self.zygote = pid, zygote
+        self.sentinel = os.pidfd_open(pid)
+        self._exitcode: int | None = None
+        self._asked = False
+
+    def _ended(self, timeout: float = 0.0) -> bool:
+        if self.sentinel < 0:
+            return True
+        ready, _, _ = select.select([self.sentinel], [], [], max(0.0, timeout))
+        return bool(ready)
+
+    def is_alive(self) -> bool:
+        return not self._ended()
+
+    def poll(self):  # launcher.Template reads a Popen's poll()
+        return None if self.is_alive() else 0
+
+    def join(self, timeout: float | None = None) -> None:
+        self._ended(1e9 if timeout is None else timeout)
+
+    wait = join
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    @property
+    def exitcode(self) -> int | None:
+        if not self._asked and self.zygote is not None and self._ended():
+            self._asked = True
+            self._exitcode = self.zygote.exitcode(self.pid)
+        return self._exitcode
+
+    def close(self) -> None:
+        if self.sentinel >= 0:
+            os.close(self.sentinel)
+            self.sentinel = -1
+
+
+class AdoptedTemplate(Template):
+    """A worker's template that the zygote forked ready-made. If it dies, the next
+    start() is launcher.Template's own (a fresh interpreter): slower, same result."""
+
+    def __init__(self, threads: int, control: socket.socket, pid: int, log: str):
+        super().__init__(threads)
+        self.control, self.proc, self.log = control, SiblingProcess(pid), Path(log)
+
+    def start(self) -> None:
+        self.log = Path(self.home) / "template.log"
+        super().start()
+
+
+class Zygote:
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.home = tempfile.mkdtemp(prefix="autograder-zygote-")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        import autograder
+        kit_parent = str(Path(autograder.__file__).resolve().parent.parent)
+        script = str(Path(__file__).with_name("zygote.py"))
+        code = ("import sys, importlib.util as u; s = u.spec_from_file_location('autograder_zygote', sys.argv[1]); "
+                "m = u.module_from_spec(s); s.loader.exec_module(m); m.serve(int(sys.argv[2]), sys.argv[3])")
+        # stderr is the batch's, so a worker's crash is seen; the environment is the sandbox's,
+        # so nothing of the grader's reaches a template (workers get theirs back over their pipe).
+        self.proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", code, script, str(theirs.fileno()), kit_parent],
+                                     pass_fds=[theirs.fileno()], cwd=self.home,
+                                     env=sandbox_env(self.home, threads), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL)
+        theirs.close()
+        self.control = ours
+        self.ready = False
+
+    def _receive(self, timeout: float) -> dict:
+        ready, _, _ = select.select([self.control], [], [], timeout)
+        data = self.control.recv(1 << 16) if ready else b""
+        if not data:
+            raise SandboxStartError("the batch's zygote process did not answer")
+        return json.loads(data)
+
+    def _fork(self, request: dict, fds: list[int]) -> int:
+        if not self.ready:
+            reply = self._receive(START_TIMEOUT_S)
+            if not reply.get("ready"):
+                raise SandboxStartError(f"the batch's zygote said {reply!r}")
+            self.ready = True
+        socket.send_fds(self.control, [json.dumps(request).encode()], fds)
+        return int(self._receive(30.0)["pid"])
+
+    def exitcode(self, pid: int) -> int | None:
+        try:
+            self.control.send(json.dumps({"kind": "exitcode", "pid": pid}).encode())
+            return self._receive(10.0).get("exitcode")
+        except (OSError, SandboxStartError, ValueError):
+            return None
+
+    def worker(self, course, options) -> tuple[Connection, SiblingProcess, str]:
+        """A worker with its own ready template; returns its pipe, its process and the
+        template's folder (the caller removes it when the worker is gone)."""
+        home = tempfile.mkdtemp(prefix="autograder-template-")
+        log = os.path.join(home, "template.log")
+        t_ours, t_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        c_ours, c_theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            template_pid = self._fork({"kind": "template", "home": home, "log": log,
+                                       "env": sandbox_env(home, options.torch_threads)}, [t_theirs.fileno()])
+            worker_pid = self._fork({"kind": "worker"}, [c_theirs.fileno(), t_ours.fileno()])
+        finally:
+            for s in (t_ours, t_theirs, c_theirs):
+                s.close()
+        conn = Connection(c_ours.detach())
+        conn.send((course, options, dict(os.environ), list(sys.path), template_pid, log))
+        return conn, SiblingProcess(worker_pid, self), home
+
+    def close(self) -> None:
+        self.control.close()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.home, ignore_errors=True)
+
