@@ -173,7 +173,9 @@ def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict, host_
     tempfile.tempdir = scratch
     sys.path[:] = [p for p in sys.path if p and os.path.isabs(p)]
 
-    private = namespaces["private_mounts"]
+    # the scratch folder's name is random per sandbox: the report names its role, so the
+    # same submission gives the same report on every run
+    private = ["(scratch)" if p == scratch else p for p in namespaces["private_mounts"]]
     isolation = {"backend": "sandbox", "network": namespaces["network"],
                  "pid_namespace": namespaces["pid_namespace"], "private_mounts": private,
                  "private_proc": namespaces["private_proc"], "cgroup": config.get("cgroup", "unavailable")}
@@ -208,6 +210,7 @@ def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict, host_
         torch.set_num_interop_threads(threads)
     except RuntimeError:
         pass
+    pretend(config.get("pretend") or {})
     signal.signal(signal.SIGUSR2, report_where)
     sock = socket.socket(fileno=chan_fd)
     hello = {"hello": True, "isolation": isolation, "pid": global_pid, "rss": rss_anon(),
@@ -215,6 +218,16 @@ def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict, host_
     wire.send_frame(sock, hello)
     sock.detach()
     child.serve(chan_fd, int(config["reply_budget"]))
+
+
+def pretend(answers: dict) -> None:
+    """Make torch give the grader's answers (e.g. torch.cuda.is_available) before any
+    student code runs: a test that compares copies started with different answers sees
+    a difference only the student's code reading that answer can make."""
+    import torch
+    if "cuda_available" in answers:
+        flag = bool(answers["cuda_available"])
+        torch.cuda.is_available = lambda: flag
 
 
 def report_where(signum, frame) -> None:
