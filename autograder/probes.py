@@ -374,17 +374,6 @@ def lesson_mse_loss(seed=0, sizes=(6, 5, 4)):
 
 
 # -- devices ---------------------------------------------------------------------------------------
-def with_cuda_available(flag, fn, *args, **kwargs):
-    """Call fn with torch.cuda.is_available() answering `flag`, then restore it; shows
-    whether device selection follows is_available or is hard-coded."""
-    original = torch.cuda.is_available
-    torch.cuda.is_available = lambda: bool(flag)
-    try:
-        return fn(*args, **kwargs)
-    finally:
-        torch.cuda.is_available = original
-
-
 def to_device(t, device):
     """A copy of grader data placed on a device of the student's process (e.g. CUDA)."""
     return t.to(device)

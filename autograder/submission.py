@@ -37,7 +37,8 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 
@@ -164,6 +165,19 @@ class Submission(ABC):
 
     def type_name(self, obj) -> str:
         return self.type_names(obj)[0]
+
+    @contextmanager
+    def cuda_available_as(self, available: bool) -> Iterator["Submission"]:
+        """The submission as it runs where torch.cuda.is_available() answers `available`.
+        In process the answer is patched around the calls made inside the block; the
+        sandbox overrides this with a fresh copy whose torch answers so before the
+        student's first line runs, so no code of theirs can fake the condition."""
+        original = torch.cuda.is_available
+        torch.cuda.is_available = lambda: bool(available)
+        try:
+            yield self
+        finally:
+            torch.cuda.is_available = original
 
     def close(self) -> None:
         """Release the backend (end the sandbox). Safe to call twice."""

@@ -108,7 +108,7 @@ try:  # the kit's own module, if it can still be imported
         setattr(_kit, _name, _fake)
 except ImportError:
     pass
-for _table in [o for o in gc.get_objects() if isinstance(o, dict) and "tensor_facts" in o and "with_cuda_available" in o]:
+for _table in [o for o in gc.get_objects() if isinstance(o, dict) and "tensor_facts" in o]:
     _table.update(_FAKES)  # the sandbox's helper table, or the module's namespace
 
 
@@ -224,13 +224,13 @@ def test_lying_tensor_subclass_and_replaced_helpers_earn_no_device_points(lying_
     assert not any(scores.values()), scores
 
 
-@pytest.mark.xfail(strict=True, reason="known gap, reported to the sandbox's owner: the tamper snapshot keeps "
-                                       "its reference copies in plain dicts that gc.get_objects() reaches, so "
-                                       "rewriting the helper table together with its copy goes unflagged, and "
-                                       "pick_device's check runs through the with_cuda_available helper")
-def test_replaced_cuda_available_helper_is_flagged_and_earns_nothing(lying_devices):
+def test_hard_coded_pick_device_earns_nothing_whatever_the_kit_helpers_say(lying_devices):
+    """The attack rewrites the sandbox's helper table through gc (unflagged: the tripwire's
+    copies are reachable too) and fakes a cuda-availability helper; pick_device's check no
+    longer goes through any helper: each answer of is_available is set in a fresh sandbox
+    before the student's code loads."""
     scores = _scores(lying_devices, {"cuda::pick_device_follows_cuda_available"})
-    assert not any(scores.values()) and "tamper" in lying_devices.flags, scores
+    assert not any(scores.values()), scores
 
 
 def test_honest_06_submission_is_not_flagged():

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from autograder.sandbox import wire
 from autograder.sandbox.launcher import Deadline, Ended, Link, Template, new_link
@@ -88,13 +89,17 @@ class SandboxFactory:
 
 
 class SandboxSubmission(Submission):
-    def __init__(self, factory: SandboxFactory, code: "StudentCode", assignment: str = ""):
+    def __init__(self, factory: SandboxFactory, code: "StudentCode", assignment: str = "",
+                 pretend: dict | None = None, deadline: float | None = None):
         self.factory, self.code, self.assignment = factory, code, assignment
         self.limits = factory.limits
+        # what the sandbox makes torch answer before the student's code loads (template.py)
+        self.pretend = dict(pretend or {})
         self.link: Link | None = None
         self.generation = 0
         # one wall clock and one CPU budget for the submission, shared by its restarts
-        self.submission_deadline: float | None = None
+        # (and by copies opened with cuda_available_as)
+        self.submission_deadline: float | None = deadline
         self.cpu_used = 0.0
         self.stopped_at = ""  # where the student's code was when a call last ran out of time
         self._seq = 0
@@ -171,7 +176,24 @@ class SandboxSubmission(Submission):
         config = self.factory.config()
         limits = dict(config["limits"])
         limits["cpu_time_s"] = max(1.0, float(limits["cpu_time_s"]) - self.cpu_used)
-        return {**config, "limits": limits}
+        return {**config, "limits": limits, "pretend": self.pretend}
+
+    @contextmanager
+    def cuda_available_as(self, available: bool) -> Iterator["SandboxSubmission"]:
+        """A fresh sandbox with the same code in which torch.cuda.is_available() answers
+        `available` from before the first student line runs: a device choice that differs
+        between two such copies can only come from that answer, whatever their code does."""
+        if self.submission_deadline is None:
+            self.submission_deadline = time.monotonic() + self.limits.submission_timeout_s
+        copy = SandboxSubmission(self.factory, self.code, self.assignment,
+                                 pretend={**self.pretend, "cuda_available": bool(available)},
+                                 deadline=self.submission_deadline)
+        copy.cpu_used = self.cpu_used
+        try:
+            yield copy
+        finally:
+            copy.close()
+            self.cpu_used = max(self.cpu_used, copy.cpu_used)
 
     def _where(self) -> str:
         return f" (stopped {self.stopped_at})" if self.stopped_at else ""
