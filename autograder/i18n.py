@@ -28,7 +28,6 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
@@ -215,6 +214,7 @@ def translate_cell_source(cell, translations: dict[str, str]) -> str:
 
 def translate_notebook(nb, translations: dict[str, str], language: str):
     """A new notebook with prose translated; code, metadata and ids unchanged."""
+    import nbformat  # notebooks only: feedback translation (the grader's reports) never pays its import
     nb = nbformat.from_dict(nb)
     for cell in nb.cells:
         cell.source = translate_cell_source(cell, translations)
@@ -307,6 +307,7 @@ def catalog_status(catalog: Catalog, messages: list[Message], name: str) -> Cata
 # ---- the course's notebooks ----
 
 def notebook_messages(notebook: Path) -> list[Message]:
+    import nbformat
     return extract_messages(nbformat.read(notebook, as_version=4), notebook.name)
 
 
@@ -317,6 +318,7 @@ def notebook_status(notebook: Path, language: str) -> CatalogStatus:
 
 def translated_notebook(notebook: Path, language: str):
     """The notebook at `notebook` in `language` (English where the catalog has no finished entry)."""
+    import nbformat
     nb = nbformat.read(notebook, as_version=4)
     if check_language(language) == SOURCE_LANGUAGE:
         return nb
