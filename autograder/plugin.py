@@ -61,6 +61,11 @@ PYTEST_ARGS = (
     # Its gc.collect() at the end of each session costs ~0.4 s with torch loaded, and a
     # test's stray unraisable exception is no grading outcome anyway.
     "-p", "no:unraisableexception",
+    # pytest plugins grading has no use for, each paid once per student (a batch runs a
+    # pytest session per submission): log capture adds and removes a handler on every
+    # logger around every test phase (~70 ms a student); the others write files or
+    # collect what our sessions never hold.
+    "-p", "no:logging", "-p", "no:junitxml", "-p", "no:pastebin", "-p", "no:doctest", "-p", "no:stepwise",
 )
 
 
@@ -149,9 +154,26 @@ def _forget_modules(files: list[str]) -> None:
     wanted = set(files)
     basenames = {os.path.basename(f) for f in files}  # realpath of thousands of modules is slow
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
+        # the module's own dict, not getattr: a lazy module's __getattr__ may import things
+        path = getattr(module, "__dict__", {}).get("__file__")
         if path and os.path.basename(path) in basenames and os.path.realpath(path) in wanted:
             del sys.modules[name]
+
+
+@contextlib.contextmanager
+def _without_plugin_autoload():
+    """Grading sessions load no third-party pytest plugin: one installed on the grading
+    machine (pytest-randomly, pytest-cov, anyio's ...) could reorder or change how our
+    tests run, and loading them again for every student costs time."""
+    previous = os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
+    os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("PYTEST_DISABLE_PLUGIN_AUTOLOAD", None)
+        else:
+            os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = previous
 
 
 @contextlib.contextmanager
@@ -236,7 +258,7 @@ class GradingPlugin:
         self.pytest_output = io.StringIO()
         _forget_modules(files)
         with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output), \
-                _without_assertion_rewriting():
+                _without_assertion_rewriting(), _without_plugin_autoload():
             self.exit_code = pytest.main(args, plugins=[self, ShortFailureReports(self.outcomes)])
         _forget_modules(files)
         for outcome in self.outcomes.values():
