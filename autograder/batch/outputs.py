@@ -169,6 +169,17 @@ def summary_text(results: list[Result], points: list[tuple[str, float]], info: d
     return "\n".join(lines) + "\n"
 
 
+def preload_plotting() -> None:
+    """Import what histogram_png needs (about half a second). The batch calls this on a
+    thread while its zygote imports torch on the other core, so the histogram at the end
+    costs only its drawing."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except Exception:  # noqa: BLE001 - histogram_png reports any real problem itself
+        pass
+
+
 def histogram_png(results: list[Result], info: dict) -> bytes:
     # The object-oriented API (no pyplot) keeps matplotlib free of global state and
     # needs no display: the Agg canvas renders straight to PNG bytes.

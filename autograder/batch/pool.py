@@ -20,7 +20,7 @@ from typing import Callable
 
 from autograder.batch.discover import StudentSubmission
 from autograder.batch.grade import GradingOptions, error_result
-from autograder.batch.siblings import Zygote, zygote_supported
+from autograder.batch.siblings import Zygote, uses_torchvision, zygote_supported
 from autograder.batch.store import Result
 from autograder.course import CourseError
 from autograder.sandbox.launcher import SandboxStartError
@@ -119,7 +119,8 @@ class WorkerPool:
         attempts: dict[str, int] = {}
         if zygote_supported() and tasks:
             try:
-                self.zygote = Zygote(self.options.torch_threads)
+                graded = self.options.assignments or [a.id for a in self.course.assignments]
+                self.zygote = Zygote(self.options.torch_threads, uses_torchvision(self.course, graded))
             except OSError as exc:
                 print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
         workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]
@@ -131,7 +132,10 @@ class WorkerPool:
                 busy = [w for w in workers if w.task is not None]
                 if not busy:
                     break
-                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy], timeout=1.0))
+                # Wake at the first deadline, so an overdue worker is stopped on time.
+                first_due = min(w.started for w in busy) + self.deadline_s - time.monotonic()
+                ready = set(wait([w.conn for w in busy] + [w.process.sentinel for w in busy],
+                                 timeout=min(1.0, max(0.0, first_due))))
                 for i, w in enumerate(workers):
                     if w is None or w.task is None:
                         continue

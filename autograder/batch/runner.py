@@ -11,7 +11,7 @@ from pathlib import Path
 import autograder
 from autograder.batch.discover import discover
 from autograder.batch.grade import GradingOptions, grading_key
-from autograder.batch.outputs import write_outputs
+from autograder.batch.outputs import preload_plotting, write_outputs
 from autograder.batch.pool import WorkerPool
 from autograder.batch.shard import parse_shard, roster_hash
 from autograder.batch.store import SCHEMA, ResultStore
@@ -120,7 +120,9 @@ def run_batch(args, course) -> int:
 def _grade(pending, course, options: GradingOptions, jobs: int, key: str, store: ResultStore) -> None:
     if not pending:
         return
+    import threading
     from tqdm import tqdm
+    threading.Thread(target=preload_plotting, name="preload-plotting", daemon=True).start()
     deadline = 2 * course.limits.submission_timeout_s + 120
     with tqdm(total=len(pending), file=sys.stderr, unit="sub", dynamic_ncols=True) as bar:
         def on_result(result) -> None:

@@ -12,15 +12,18 @@ template and child run inside the sandbox; nothing here imports the course or te
 """
 from __future__ import annotations
 
-from autograder.sandbox.launcher import SandboxStartError
-from autograder.sandbox.remote import Handle, SandboxFactory, SandboxSubmission
-
 __all__ = ["SandboxFactory", "SandboxSubmission", "Handle", "LoadIssue", "SandboxStartError"]
+
+# Names resolved on first use (PEP 562): the warm template (which imports this package)
+# never loads the loader, and a batch's parent process, which only starts processes,
+# never imports torch (remote and wire need it; a second or two at every batch's start).
+_LAZY = {"SandboxFactory": "autograder.sandbox.remote", "SandboxSubmission": "autograder.sandbox.remote",
+         "Handle": "autograder.sandbox.remote", "SandboxStartError": "autograder.sandbox.launcher",
+         "LoadIssue": "autograder.load"}
 
 
 def __getattr__(name: str):
-    # lazy, so the warm template (which imports this package) never loads the loader
-    if name == "LoadIssue":
-        from autograder.load import LoadIssue
-        return LoadIssue
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,7 +17,9 @@ import time
 from collections import deque
 from pathlib import Path
 
-from autograder.sandbox import wire
+# wire (which imports torch) is imported where frames are read and written: the batch's
+# parent process imports this module only to start processes, and torch would cost it
+# a second or two at every batch's start.
 from autograder.sandbox.cgroups import SandboxCgroup, remove_stale_groups
 from autograder.sandbox.template import rss_anon
 
@@ -234,13 +236,17 @@ class Link:
             if ready:
                 self._read_exit()
 
-    def receive(self, deadline: float, max_bytes: int = wire.MAX_FRAME_BYTES):
+    def receive(self, deadline: float, max_bytes: int | None = None):
+        from autograder.sandbox import wire  # not at the top: see the imports
+        if max_bytes is None:
+            max_bytes = wire.MAX_FRAME_BYTES
         envelope, buffers = wire.read_frame(lambda n: self.read_exact(n, deadline), max_bytes)
         if self.out_fd >= 0:
             self._drain_output()
         return envelope, buffers
 
     def send(self, envelope: dict, buffers: list, deadline: float) -> None:
+        from autograder.sandbox import wire
         for part in wire.frame_parts(envelope, buffers):
             view = memoryview(part).cast("B")
             while view.nbytes:
