@@ -235,3 +235,16 @@ def test_tamper_flag_reaches_json_and_csv():
     assert Report.from_dict(data).flags == ["tamper"]
     rows = list(csv.DictReader(io.StringIO(write(report, "csv"))))
     assert rows[0]["flags"] == "tamper"
+
+
+def test_text_report_shows_review_flags_where_they_were_raised():
+    """A tamper flag is a field of its own in the text report too (report, assignment and
+    test lines), not only inside a message; an unflagged report shows no flags line."""
+    report = sample_report()
+    assert "flags:" not in write(report, "text") and "[tamper]" not in write(report, "text")
+    report.assignments[0].tests[1].flags.append("tamper")
+    lines = write(report, "text").splitlines()
+    assert "flags: tamper" in lines
+    assert any(line.startswith("01_tensors (Tensors):") and line.endswith("[tamper]") for line in lines)
+    flagged = [line for line in lines if line.rstrip().endswith("[tamper]") and "check " in line]
+    assert len(flagged) == 1 and "check tensors::from_list" in flagged[0]

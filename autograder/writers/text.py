@@ -42,6 +42,7 @@ def _points(x: float) -> str:
 def _assignment_block(a: AssignmentResult, heading=str) -> list[str]:
     title = f" ({a.title})" if a.title else ""
     status = "" if a.status == "graded" else f"  [{a.status}]"
+    status += _flag_marks(a.flags)
     lines = [f"{a.id}{title}: {_points(a.score)}/{_points(a.max_score)}{status}"]
     if a.source:
         lines.append(f"  file: {_inline(a.source)}")
@@ -58,8 +59,14 @@ def _assignment_block(a: AssignmentResult, heading=str) -> list[str]:
         name = t.name if len(t.name) <= NAME_WIDTH else t.name[:NAME_WIDTH - 3] + "..."
         hidden = " (" + heading("hidden") + ")" if t.visibility == "hidden" else ""
         lines.append(f"  {MARKS.get(t.status, t.status):<8} {name:<{NAME_WIDTH}} {t.category:<10} "
-                     f"{_points(t.score) + '/' + _points(t.max_score):>9}{hidden}")
+                     f"{_points(t.score) + '/' + _points(t.max_score):>9}{hidden}{_flag_marks(t.flags)}")
     return lines
+
+
+def _flag_marks(flags) -> str:
+    """Review flags (e.g. "tamper": kit code in the sandbox was altered while this ran), as
+    the JSON report's "flags" has them: ids, the same in every language."""
+    return "".join(f"  [{flag}]" for flag in flags)
 
 
 def _isolation_warnings(isolation: dict | None) -> list[str]:
@@ -93,6 +100,8 @@ def write(report: Report) -> str:
              f"torch: {env.get('torch', '?')}   python: {env.get('python', '?')}"]
     if env.get("cuda_checks") not in (None, "none", "ran"):
         lines.append(f"CUDA-only checks: {env['cuda_checks']} (devices.without_gpu: {env.get('cuda_policy')})")
+    if report.flags:
+        lines.append(f"flags: {', '.join(report.flags)}")
     lines.extend(_isolation_warnings(env.get("isolation")))
     lines.append("")
     for a in report.assignments:
