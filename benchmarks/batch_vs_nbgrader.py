@@ -1,27 +1,33 @@
 """Grade the same class with `autograder batch` and with plain `nbgrader autograde`, fairly.
 
-The class: the reference solution, the blank stubs and partial solutions (the stubs
-with the first k exercises solved), each submitting the chosen assignments' notebooks in
-nbgrader's layout inside a course made by `autograder nbgrader init`. Both tools grade
-that same `submitted/` folder. nbgrader runs one process per assignment, all in
-parallel (its fair best on the same cores); batch runs with and without --assignment.
+Plain nbgrader means nbgrader as a course without the kit would use it: its default
+autograde pipeline (a Jupyter kernel runs every cell of each notebook) and test cells
+holding `assert`s. The notebooks are the kit's own, with each `check("<exercise>")`
+self-check cell replaced by such an nbgrader test cell (PLAIN_TESTS below) and the
+self-check setup cell removed: the same files for both tools (the kit's loader skips
+nbgrader test cells). The class: the reference solution, the blank stubs and partial
+solutions (the stubs with the first k exercises solved), in nbgrader's layout.
+nbgrader runs one process per assignment, all in parallel (its fair best on the same
+cores); batch runs with and without --assignment.
+
 Printed per class size: wall time, seconds per submission, the throughput ratio, and
 whole-process-tree peak memory (proportional set size, so pages shared between forked
-processes count once; sampled every 0.2 s); then batch's fixed cost (the intercept of
-a line through two class sizes) and the memory of 2 workers against 1.
+processes count once; sampled every 0.2 s); then each tool's fixed cost and per-student
+time (a line through two class sizes), and the memory of 2 workers against 1.
 
     python benchmarks/batch_vs_nbgrader.py [--students 24 200] [--jobs 2] [--nbgrader-max 24]
 
 nbgrader is run for class sizes up to --nbgrader-max; above that its time is
 extrapolated from its own line (fixed cost + per-student time), and the output says so.
-Target (issue 16): batch >= 20x nbgrader's throughput with 2 jobs on 2 cores, fixed
-cost under 5 s, the tree's memory within 1.5x of a single worker's.
+Target (issue 16): batch >= 20x nbgrader's throughput (seconds per student) with 2 jobs
+on 2 cores, fixed cost under 5 s, the tree's memory within 1.5x of a single worker's.
 """
 from __future__ import annotations
 
 import argparse
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -39,19 +45,92 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
+# One plain nbgrader test cell per exercise: what an instructor without the kit writes.
+PLAIN_TESTS = {
+    "01_tensors": {
+        "make_empty": "t = make_empty(2, 3)\nassert t.shape == (2, 3) and t.dtype == torch.float32",
+        "make_uniform": "t = make_uniform(40, 5)\nassert t.shape == (40, 5) and t.dtype == torch.float32\n"
+                        "assert ((t >= 0) & (t < 1)).all() and t.std() > 0",
+        "zeros_long": "t = zeros_long(2, 3)\nassert t.shape == (2, 3) and t.dtype == torch.long and (t == 0).all()",
+        "from_list": "t = from_list([[5, 3.5]])\nassert t.shape == (1, 2) and t.tolist() == [[5.0, 3.5]]",
+        "ones_double_like": "x = torch.zeros(2, 3)\nt = ones_double_like(x)\n"
+                            "assert t.dtype == torch.float64 and t.shape == x.shape and (t == 1).all()",
+        "randn_float_like": "x = torch.zeros(400, 2, dtype=torch.float64)\nt = randn_float_like(x)\n"
+                            "assert t.dtype == torch.float32 and t.shape == x.shape and 0.8 < t.std() < 1.2",
+        "add_out": "out = torch.empty(2)\nadd_out(torch.ones(2), torch.ones(2), out)\n"
+                   "assert torch.equal(out, torch.full((2,), 2.0))",
+        "add_inplace": "x, y = torch.ones(3), torch.zeros(3)\nr = add_inplace(x, y)\n"
+                       "assert r is y and torch.equal(y, torch.ones(3))",
+        "second_column": "x = torch.arange(6).view(3, 2)\nc = second_column(x)\n"
+                         "assert c.tolist() == [1, 3, 5] and c.data_ptr() == x[:, 1].data_ptr()",
+        "views_of": "x = torch.arange(16.0)\nflat, rows = views_of(x)\n"
+                    "assert flat.shape == (16,) and rows.shape == (2, 8) and flat.data_ptr() == x.data_ptr()",
+        "to_python_number": "assert to_python_number(torch.tensor([1.5])) == 1.5\n"
+                            "assert type(to_python_number(torch.tensor(7))) is int",
+    },
+    "03_autograd": {
+        "tracked_ones": "t = tracked_ones(2, 2)\nassert t.requires_grad and t.is_leaf and (t == 1).all()",
+        "lesson_graph": "x = torch.ones(2, 2, requires_grad=True)\ny, z, out = lesson_graph(x)\n"
+                        "assert float(out.detach()) == 27.0 and torch.equal(z, torch.full((2, 2), 27.0))",
+        "lesson_gradient": "g = lesson_gradient(torch.ones(2, 2))\nassert torch.allclose(g, torch.full((2, 2), 4.5))",
+        "vector_jacobian_product": "v = torch.tensor([0.1, 1.0, 0.001])\n"
+                                   "j = vector_jacobian_product(lambda t: t * 2, torch.randn(3), v)\n"
+                                   "assert torch.allclose(j, 2 * v)",
+        "no_grad_double": "x = torch.ones(2, requires_grad=True)\nr = no_grad_double(x)\n"
+                          "assert not r.requires_grad and torch.equal(r, torch.full((2,), 2.0))",
+        "detached": "x = torch.ones(2, requires_grad=True)\nd = detached(x)\n"
+                    "assert not d.requires_grad and d.data_ptr() == x.data_ptr()",
+        "accumulated_grad": "x = torch.tensor([1.0, -2.0])\nassert torch.allclose(accumulated_grad(x, 3), 6 * x)",
+    },
+}
+_CHECK_CALL = re.compile(r"""^check\(\s*["']([A-Za-z_]\w*)["']\s*\)\s*$""")
+
+
+def as_plain_nbgrader(nb, assignment_id: str):
+    """The notebook as a plain nbgrader course has it: each `check("<exercise>")` cell
+    becomes that exercise's assert test cell (1 point), other self-check cells go."""
+    tests = PLAIN_TESTS.get(assignment_id)
+    if tests is None:
+        raise SystemExit(f"benchmark: no plain nbgrader test cells written for {assignment_id}; "
+                         f"choose among {', '.join(PLAIN_TESTS)}")
+    cells = []
+    for cell in nb.cells:
+        if "selfcheck" not in cell.get("metadata", {}).get("tags", []):
+            cells.append(cell)
+            continue
+        match = _CHECK_CALL.match(cell.source.strip())
+        if match and match.group(1) in tests:
+            test = nbformat.v4.new_code_cell(tests[match.group(1)])
+            test.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True, "points": 1,
+                                         "grade_id": f"test_{match.group(1)}", "schema_version": 3}
+            cells.append(test)
+    missing = set(tests) - {c.metadata.get("nbgrader", {}).get("grade_id", "")[5:] for c in cells}
+    if missing:
+        raise SystemExit(f"benchmark: {assignment_id} has no check cell for {', '.join(sorted(missing))}")
+    nb = copy.copy(nb)
+    nb.cells = cells
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    return nb
+
+
 def solution_cells(nb) -> dict[str, int]:
     """grade_id -> cell index of the nbgrader solution cells."""
     return {c.metadata["nbgrader"]["grade_id"]: i for i, c in enumerate(nb.cells)
             if c.metadata.get("nbgrader", {}).get("solution")}
 
 
-def make_class(course, assignment_ids: list[str], students: int, submitted: Path) -> list[str]:
+def make_class(course, assignment_ids: list[str], students: int, submitted: Path,
+               plain_nbgrader: bool = False) -> list[str]:
+    """The class's notebooks under submitted/<student>/<assignment>/; with plain_nbgrader,
+    as a plain nbgrader course has them (as_plain_nbgrader)."""
     names = []
     books = {}
     for aid in assignment_ids:
         a = course.assignment(aid)
         solved = nbformat.read(course.solution_notebook(a), as_version=4)
         stub = nbformat.reads(released_text(course, a), as_version=4)  # what `release` gives students
+        if plain_nbgrader:
+            solved, stub = as_plain_nbgrader(solved, aid), as_plain_nbgrader(stub, aid)
         books[aid] = (a.notebook, solved, stub, solution_cells(solved), solution_cells(stub))
     for n in range(students):
         student = "reference" if n == 0 else "blank" if n == 1 else f"partial{n:02d}"
@@ -170,13 +249,21 @@ def main() -> int:
     only = sum((["--assignment", a] for a in args.assignments), [])
 
     def make_course(n: int) -> Path:
+        """A plain nbgrader course (nbgrader's default pipeline) holding the class."""
         course_dir = work / f"course{n}"
-        subprocess.run([str(BIN / "autograder"), "nbgrader", "init", str(course_dir)], check=True,
-                       env=env, capture_output=True, cwd=REPO)
-        make_class(course, args.assignments, n, course_dir / "submitted")
+        course_dir.mkdir()
+        (course_dir / "nbgrader_config.py").write_text(
+            'c = get_config()  # noqa: F821\nc.CourseDirectory.course_id = "bench"\n'
+            'c.CourseDirectory.root = __import__("os").path.dirname(__import__("os").path.abspath(__file__))\n')
         for aid in args.assignments:
+            a = course.assignment(aid)
+            source = course_dir / "source" / aid
+            source.mkdir(parents=True)
+            nbformat.write(as_plain_nbgrader(nbformat.read(course.solution_notebook(a), as_version=4), aid),
+                           source / a.notebook)
             subprocess.run([str(nbgrader), "generate_assignment", aid, "--force"], cwd=course_dir, env=env,
                            check=True, capture_output=True)
+        make_class(course, args.assignments, n, course_dir / "submitted", plain_nbgrader=True)
         return course_dir
 
     def batch(course_dir: Path, name: str, extra: list[str], jobs: int) -> Run:
@@ -184,12 +271,23 @@ def main() -> int:
                                 "--out", str(work / f"{course_dir.name}-{name}"), "--jobs", str(jobs), *extra]],
                               REPO, env)
 
+    def nbgrader_scores(course_dir: Path) -> dict[str, float]:
+        from nbgrader.api import Gradebook
+        with Gradebook(f"sqlite:///{course_dir / 'gradebook.db'}", course_id="bench") as gb:
+            return {s.student.id: sum(sub.score for a in args.assignments
+                                      for sub in [gb.find_submission(a, s.student.id)])
+                    for s in gb.find_assignment(args.assignments[0]).submissions}
+
     def nbgrade(course_dir: Path) -> Run:
         return timed_parallel([[str(nbgrader), "autograde", aid, "--force"] for aid in args.assignments],
                               course_dir, env)
 
     try:
         courses = {n: make_course(n) for n in sorted({3, *sizes})}
+        # One untimed round of each tool first: the first run after the class is written
+        # pays for cold file caches, and neither tool should be charged for that.
+        batch(courses[3], "warm-up", only, args.jobs)
+        nbgrade(courses[3])
         runs: dict[tuple[str, int], Run] = {}
         for n in sorted({3, *sizes}):
             runs["batch --assignment", n] = batch(courses[n], "only", only, args.jobs)
@@ -197,6 +295,13 @@ def main() -> int:
             if n <= args.nbgrader_max:
                 runs["nbgrader", n] = nbgrade(courses[n])
         single = batch(courses[min(sizes)], "one-job", only, 1)
+        # The plain test cells must grade: the reference full marks, the blank stubs none.
+        scores = nbgrader_scores(courses[3])
+        full = sum(len(PLAIN_TESTS[a]) for a in args.assignments)
+        print(f"plain nbgrader scores of the 3-student class: {scores} (maximum {full})")
+        if scores.get("reference") != full or scores.get("blank") != 0:
+            raise SystemExit("benchmark: the plain nbgrader test cells do not grade the reference and the stubs "
+                             "as expected; the comparison would be meaningless")
 
         nb_sizes = sorted(n for (tool, n) in runs if tool == "nbgrader")
         nb_fixed, nb_per = line_through((nb_sizes[0], runs["nbgrader", nb_sizes[0]].seconds),
