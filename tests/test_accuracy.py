@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import multiprocessing
+import os
 
 import numpy as np
 
@@ -72,6 +74,28 @@ def _measure(course, source, seed):
     return accuracy.measure_accuracy(submission, course, seed, device="cpu")
 
 
+def _measure_job(job):
+    course, source, seed = job
+    return _measure(course, source, seed)
+
+
+def _measure_all(course, jobs: list[tuple[str, int]]) -> list:
+    """Each (source, seed) measured, on as many processes as there are cores (two in CI):
+    every training is one torch thread, so this divides the module's minutes by the cores.
+    A spawned process trains exactly as this one does (same seed, one thread, the same
+    held-out key through the environment)."""
+    processes = min(len(jobs), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2)
+    if processes < 2:
+        return [_measure(course, source, seed) for source, seed in jobs]
+    with multiprocessing.get_context("spawn").Pool(processes, initializer=torch.set_num_threads,
+                                                   initargs=(1,)) as pool:
+        return pool.map(_measure_job, [(course, source, seed) for source, seed in jobs], chunksize=1)
+
+
+def _broken_source(reference_source, name):
+    return reference_source + _LOOP.format(**BROKEN_LOOPS[name])
+
+
 class RecordingSubmission(InProcessSubmission):
     """Remembers every tensor the grader sends into the student's space."""
 
@@ -95,10 +119,23 @@ class RecordingSubmission(InProcessSubmission):
     call_keep = call
 
 
+QUICK_SEEDS = SEEDS[:2]
+
+
 @pytest.fixture(scope="module")
-def reference_results(course, reference_source):
+def first_results(course, reference_source, fixed_heldout_key):
+    """The reference on every seed and each broken loop on the quick seeds, in one
+    parallel round: {("reference" or a loop's name, seed): AccuracyResult}."""
     torch.set_num_threads(1)
-    return {seed: _measure(course, reference_source, seed) for seed in SEEDS}
+    keys = [("reference", seed) for seed in SEEDS] + [(name, seed) for name in sorted(BROKEN_LOOPS)
+                                                      for seed in QUICK_SEEDS]
+    sources = {"reference": reference_source, **{n: _broken_source(reference_source, n) for n in BROKEN_LOOPS}}
+    return dict(zip(keys, _measure_all(course, [(sources[name], seed) for name, seed in keys])))
+
+
+@pytest.fixture(scope="module")
+def reference_results(first_results):
+    return {seed: first_results["reference", seed] for seed in SEEDS}
 
 
 def test_reference_clears_the_threshold_on_every_seed(reference_results):
@@ -111,25 +148,24 @@ def test_reference_clears_the_threshold_on_every_seed(reference_results):
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN_LOOPS))
-def test_broken_loop_falls_below_the_threshold(course, reference_source, reference_results, name):
+def test_broken_loop_falls_below_the_threshold(first_results, reference_results, name):
     """Quick version: each broken loop on two seeds, far below the reference."""
-    broken = reference_source + _LOOP.format(**BROKEN_LOOPS[name])
-    for seed in SEEDS[:2]:
-        result = _measure(course, broken, seed)
+    for seed in QUICK_SEEDS:
+        result = first_results[name, seed]
         assert not result.passed, f"{name}, seed {seed}: {result.grader_accuracy:.3f} >= {result.threshold:.3f}"
         assert result.grader_accuracy < reference_results[seed].grader_accuracy - 0.3
 
 
 @pytest.mark.slow
-def test_every_broken_loop_fails_on_all_ten_seeds(course, reference_source):
-    """The full proof (about two minutes on two cores): 7 loops x 10 seeds."""
-    torch.set_num_threads(1)
-    passing = {}
-    for name, parts in BROKEN_LOOPS.items():
-        broken = reference_source + _LOOP.format(**parts)
-        results = [_measure(course, broken, seed) for seed in SEEDS]
-        passing[name] = [(seed, r.grader_accuracy) for seed, r in zip(SEEDS, results) if r.passed]
-    assert not any(passing.values()), passing
+def test_every_broken_loop_fails_on_all_ten_seeds(course, reference_source, first_results):
+    """The full proof: 7 loops x 10 seeds (the quick seeds measured once, for both tests;
+    the other 56 trainings in parallel, about a minute on two cores)."""
+    keys = [(name, seed) for name in sorted(BROKEN_LOOPS) for seed in SEEDS if seed not in QUICK_SEEDS]
+    rest = _measure_all(course, [(_broken_source(reference_source, name), seed) for name, seed in keys])
+    results = {**{k: v for k, v in first_results.items() if k[0] != "reference"}, **dict(zip(keys, rest))}
+    assert sorted(results) == sorted((name, seed) for name in BROKEN_LOOPS for seed in SEEDS)
+    passing = {key: r.grader_accuracy for key, r in results.items() if r.passed}
+    assert not passing, passing
 
 
 def test_the_correct_loop_template_itself_learns(course, reference_source, reference_results):
