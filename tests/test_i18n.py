@@ -266,15 +266,28 @@ def test_vi_and_en_reference_notebooks_grade_identically(course, tmp_path):
     assert results["vi"]["score"] == results["en"]["score"] == results["en"]["max_score"]
 
 
+@pytest.fixture(scope="module")
+def vi_runs(course, request) -> dict:
+    """The selected vi reference notebooks, executed two at a time: {id: (nb, outcome)}."""
+    from test_notebooks import DEFAULT_BUDGET_S, NOTEBOOK_BUDGET_S, run_notebooks, selected_params
+
+    jobs = {}
+    for assignment_id in selected_params(request, "test_vi_reference_notebook_runs_top_to_bottom"):
+        path = course.solution_notebook(course.assignment(assignment_id))
+        jobs[assignment_id] = (i18n.translated_notebook(path, "vi"), path.parent,
+                               NOTEBOOK_BUDGET_S.get(assignment_id, DEFAULT_BUDGET_S))
+    runs = run_notebooks(jobs)
+    return {key: (jobs[key][0], runs[key]) for key in jobs}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id", ["01_tensors", "02_numpy_bridge", "03_autograd", "04_lenet",
                                            "05_training", "06_cuda"])
-def test_vi_reference_notebook_runs_top_to_bottom(course, assignment_id):
-    from test_notebooks import DEFAULT_BUDGET_S, NOTEBOOK_BUDGET_S, run_cells, stream_text
+def test_vi_reference_notebook_runs_top_to_bottom(vi_runs, assignment_id):
+    from test_notebooks import outcome_of, stream_text
 
-    a = course.assignment(assignment_id)
-    nb = i18n.translated_notebook(course.solution_notebook(a), "vi")
-    run_cells(nb, course.solution_notebook(a).parent, NOTEBOOK_BUDGET_S.get(assignment_id, DEFAULT_BUDGET_S))
+    nb, outcome = vi_runs[assignment_id]
+    outcome_of({assignment_id: outcome}, assignment_id)
     final = [c for c in nb.cells if c.source.strip() == "check()"][0]
     summary = "".join(o["data"]["text/plain"] for o in final.outputs if o.get("output_type") == "execute_result")
     counts = re.search(r"(\d+) of (\d+)", summary)

@@ -303,18 +303,69 @@ def run_cells(nb, folder: Path, budget_s: float, stop_at_first_error: bool = Fal
     return None
 
 
+class Raised:
+    """What running a notebook raised (a failed cell, the hang guard's pytest.fail), kept
+    to be raised again by the test it belongs to."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+def run_notebooks(jobs: dict, stop_at_first_error: bool = False) -> dict:
+    """{key: (nb, folder, budget_s)} executed as many at a time as there are cores (each
+    kernel is its own process, so two cores run two notebooks); returns {key: what
+    run_cells returned, or a Raised}. The notebooks are executed in place."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job):
+        nb, folder, budget_s = job
+        try:
+            return run_cells(nb, folder, budget_s, stop_at_first_error)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test that owns this notebook
+            return Raised(exc)
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2
+    with ThreadPoolExecutor(max_workers=max(1, min(cores, len(jobs)))) as pool:
+        return dict(zip(jobs, pool.map(one, list(jobs.values()))))
+
+
+def selected_params(request, test_name: str, param: str = "assignment_id") -> list:
+    """The values of `param` that this session will run `test_name` with (so a module
+    fixture executes only the notebooks whose tests were selected)."""
+    return list(dict.fromkeys(item.callspec.params[param] for item in request.session.items
+                              if getattr(item, "originalname", None) == test_name and hasattr(item, "callspec")))
+
+
+def outcome_of(runs: dict, key):
+    outcome = runs[key]
+    if isinstance(outcome, Raised):
+        raise outcome.exc
+    return outcome
+
+
 def stream_text(cell) -> str:
     return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
 
 
+@pytest.fixture(scope="module")
+def reference_runs(request) -> dict:
+    """The selected reference notebooks, executed two at a time: {id: (nb, outcome)}."""
+    jobs = {}
+    for assignment_id in selected_params(request, "test_reference_notebook_runs_top_to_bottom"):
+        nb = load(assignment_id)
+        # Prove the kernel is this environment's Python, not some other python3 on the PATH.
+        nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
+        jobs[assignment_id] = (nb, COURSE.solution_notebook(ASSIGNMENTS[assignment_id]).parent,
+                               NOTEBOOK_BUDGET_S.get(assignment_id, DEFAULT_BUDGET_S))
+    runs = run_notebooks(jobs)
+    return {key: (jobs[key][0], runs[key]) for key in jobs}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment_id", IDS)
-def test_reference_notebook_runs_top_to_bottom(assignment_id):
-    nb = load(assignment_id)
-    # Prove the kernel is this environment's Python, not some other python3 on the PATH.
-    nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
-    run_cells(nb, COURSE.solution_notebook(ASSIGNMENTS[assignment_id]).parent,
-              NOTEBOOK_BUDGET_S.get(assignment_id, DEFAULT_BUDGET_S))
+def test_reference_notebook_runs_top_to_bottom(reference_runs, assignment_id):
+    nb, outcome = reference_runs[assignment_id]
+    outcome_of({assignment_id: outcome}, assignment_id)
 
     assert Path(stream_text(nb.cells[-1]).strip()).resolve() == Path(sys.executable).resolve()
     for cell in nb.cells:
@@ -332,14 +383,23 @@ def test_reference_notebook_runs_top_to_bottom(assignment_id):
     assert counts and counts.group(1) == counts.group(2), f"{summary}\n{stream_text(final)}"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("assignment_id", IDS)
-def test_student_notebook_runs_until_its_first_stub(assignment_id):
-    """The released notebook runs cleanly up to the first call of an unsolved exercise."""
+@pytest.fixture(scope="module")
+def stub_runs(request) -> dict:
+    """The selected released notebooks, run two at a time up to their first error."""
     from autograder.release import student_notebook
 
-    nb = student_notebook(load(assignment_id), assignment_id)
-    folder = COURSE.student_notebook(ASSIGNMENTS[assignment_id]).parent
-    err = run_cells(nb, folder if folder.is_dir() else REPO, DEFAULT_BUDGET_S, stop_at_first_error=True)
+    jobs = {}
+    for assignment_id in selected_params(request, "test_student_notebook_runs_until_its_first_stub"):
+        folder = COURSE.student_notebook(ASSIGNMENTS[assignment_id]).parent
+        jobs[assignment_id] = (student_notebook(load(assignment_id), assignment_id),
+                               folder if folder.is_dir() else REPO, DEFAULT_BUDGET_S)
+    return run_notebooks(jobs, stop_at_first_error=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("assignment_id", IDS)
+def test_student_notebook_runs_until_its_first_stub(stub_runs, assignment_id):
+    """The released notebook runs cleanly up to the first call of an unsolved exercise."""
+    err = outcome_of(stub_runs, assignment_id)
     assert err is not None, "no cell reached a stub: a demo should call at least one exercise"
     assert err.ename == "NotImplementedError", f"first error is not a stub: {err.ename}: {err.evalue}"
