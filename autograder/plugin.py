@@ -152,11 +152,16 @@ def _forget_modules(files: list[str]) -> None:
     """Drop our test modules from sys.modules: pytest's importlib mode reuses a cached
     module of the same name, which would run another folder's tests of that name."""
     wanted = set(files)
-    basenames = {os.path.basename(f) for f in files}  # realpath of thousands of modules is slow
+    # Any import mode names a test module after its file (pkg.test_01_tensors): a cheap
+    # test on the name first, since sys.modules holds thousands of torch's modules and
+    # this runs twice per student.
+    stems = {os.path.splitext(os.path.basename(f))[0] for f in files}
     for name, module in list(sys.modules.items()):
+        if name.rpartition(".")[2] not in stems:
+            continue
         # the module's own dict, not getattr: a lazy module's __getattr__ may import things
         path = getattr(module, "__dict__", {}).get("__file__")
-        if path and os.path.basename(path) in basenames and os.path.realpath(path) in wanted:
+        if path and os.path.realpath(path) in wanted:
             del sys.modules[name]
 
 
