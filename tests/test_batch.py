@@ -416,3 +416,40 @@ def _parent_of_or_none(pid: int) -> int | None:
         return _parent_of(pid)
     except (OSError, AssertionError):
         return None
+
+
+def test_torchvision_is_preloaded_only_for_courses_whose_graded_references_use_it(tmp_path, course):
+    """The zygote's torchvision import (1.4 s a batch) follows the graded assignments'
+    reference solutions; a course without readable solutions keeps it, to be safe."""
+    from autograder.batch.siblings import uses_torchvision
+    from autograder.course import load_course
+    assert not uses_torchvision(course, ["01_tensors", "03_autograd"])
+    assert uses_torchvision(course, ["01_tensors", "05_training"])
+    assert uses_torchvision(load_course(fast_course(tmp_path), check_notebooks=False), ["01_tensors"])
+
+
+def test_a_zygote_without_torchvision_grades_a_student_who_imports_it(tmp_path):
+    """Without the preload the student's own `import torchvision` still works in the
+    sandbox (it pays the import there) and the grade is the same."""
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions
+    from autograder.batch.siblings import Zygote, zygote_supported
+    from autograder.course import load_course
+    if not zygote_supported():
+        pytest.skip("no pidfd_open on this platform")
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    folder = write_class(tmp_path / "class", {"ann": source(extra="\nimport torchvision\nTV = torchvision.__version__\n")})
+    zygote = Zygote(1, torchvision_too=False)
+    try:
+        conn, process, _ = zygote.worker(course, options)
+        conn.send(StudentSubmission("ann", folder / "ann.py", "ann"))
+        assert conn.poll(300), "the forked worker did not answer"
+        result = conn.recv()
+        assert (result.status, result.score) == ("graded", 10.0), result.message
+        assert "torchvision" not in Path(f"/proc/{zygote.proc.pid}/maps").read_text()
+        process.kill()
+        process.join(10)
+        conn.close()
+    finally:
+        zygote.close()
