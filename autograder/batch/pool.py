@@ -20,7 +20,7 @@ from typing import Callable
 
 from autograder.batch.discover import StudentSubmission
 from autograder.batch.grade import GradingOptions, error_result
-from autograder.batch.siblings import Zygote, uses_torchvision, zygote_supported
+from autograder.batch.siblings import Zygote, zygote_supported
 from autograder.batch.store import Result
 from autograder.course import CourseError
 from autograder.sandbox.launcher import SandboxStartError
@@ -119,8 +119,7 @@ class WorkerPool:
         attempts: dict[str, int] = {}
         if zygote_supported() and tasks:
             try:
-                graded = self.options.assignments or [a.id for a in self.course.assignments]
-                self.zygote = Zygote(self.options.torch_threads, uses_torchvision(self.course, graded))
+                self.zygote = Zygote(self.options.torch_threads)
             except OSError as exc:
                 print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
         workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]

@@ -15,7 +15,6 @@ import tempfile
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from autograder.course import CourseError
 from autograder.sandbox.launcher import SandboxStartError, Template, sandbox_env
 
 START_TIMEOUT_S = 120.0
@@ -83,23 +82,8 @@ class AdoptedTemplate(Template):
         super().start()
 
 
-def uses_torchvision(course, assignment_ids) -> bool:
-    """Whether the reference solution of any graded assignment mentions torchvision. Its
-    import (1.4 s, most of it torch._dynamo) is then paid once in the zygote and shared;
-    otherwise not at all, and a student who imports it anyway pays it in their own sandbox
-    (the template of a plain SandboxFactory always has it). A reference that cannot be
-    read counts as using it."""
-    for aid in assignment_ids:
-        try:
-            if "torchvision" in course.solution_notebook(course.assignment(aid)).read_text(encoding="utf-8"):
-                return True
-        except (OSError, UnicodeDecodeError, CourseError):
-            return True
-    return False
-
-
 class Zygote:
-    def __init__(self, threads: int, torchvision_too: bool = True):
+    def __init__(self, threads: int):
         self.threads = threads
         self.home = tempfile.mkdtemp(prefix="autograder-zygote-")
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -107,12 +91,11 @@ class Zygote:
         kit_parent = str(Path(autograder.__file__).resolve().parent.parent)
         script = str(Path(__file__).with_name("zygote.py"))
         code = ("import sys, importlib.util as u; s = u.spec_from_file_location('autograder_zygote', sys.argv[1]); "
-                "m = u.module_from_spec(s); s.loader.exec_module(m); m.serve(int(sys.argv[2]), sys.argv[3], sys.argv[4]); "
+                "m = u.module_from_spec(s); s.loader.exec_module(m); m.serve(int(sys.argv[2]), sys.argv[3]); "
                 "m.end()")
         # stderr is the batch's, so a worker's crash is seen; the environment is the sandbox's,
         # so nothing of the grader's reaches a template (workers get theirs back over their pipe).
-        self.proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", code, script, str(theirs.fileno()), kit_parent,
-                                      "1" if torchvision_too else "0"],
+        self.proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", code, script, str(theirs.fileno()), kit_parent],
                                      pass_fds=[theirs.fileno()], cwd=self.home,
                                      env=sandbox_env(self.home, threads), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL)

@@ -29,7 +29,7 @@ import sys
 import traceback
 
 
-def serve(control_fd: int, kit_parent: str, torchvision_too: str = "1") -> None:
+def serve(control_fd: int, kit_parent: str) -> None:
     import importlib.util
     if kit_parent and importlib.util.find_spec("autograder") is None:
         sys.path.append(kit_parent)  # a checkout that is not installed
@@ -37,8 +37,7 @@ def serve(control_fd: int, kit_parent: str, torchvision_too: str = "1") -> None:
     _die_with_parent()
     import numpy  # noqa: F401 - the template's imports, shared by everything forked here
     import torch
-    if torchvision_too == "1":  # 1.4 s, most of it torch._dynamo: only for courses whose code uses it
-        import torchvision  # noqa: F401
+    import torchvision  # noqa: F401 - its import brings torch._dynamo, which any optimizer step loads
     import autograder.submission  # noqa: F401
     from autograder.sandbox import child, confine, template, wire  # noqa: F401
     try:

@@ -38,7 +38,7 @@ def main(control_fd: int, kit_parent: str = "") -> None:
         pass
     import numpy  # noqa: F401 - imported for the children
     import torch
-    import torchvision  # noqa: F401
+    import torchvision  # noqa: F401 - it brings torch._dynamo too, which any optimizer step loads
     import autograder.submission  # noqa: F401
     from autograder.sandbox import child, confine, wire  # noqa: F401
     try:
