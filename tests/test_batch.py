@@ -20,6 +20,7 @@ from autograder.batch.store import SCHEMA, Result, ResultStore
 from autograder.cli import UsageError
 from batch_helpers import (ASSIGNMENT, FAULTY, autograder_cmd, batch, clean_sources, env,
                            fast_course, gradebook, run_cli, source, write_class)
+from test_sandbox_api import anon_huge_mb, huge_pages_possible
 
 REPORT_FILES = {"report.json", "report.txt", "gradescope.json", "junit.xml", "classroom.txt"}
 
@@ -447,6 +448,8 @@ def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_
         # imported once in the zygote, so the templates share those pages instead of
         # importing it again each (torchvision's import is what brings torch._dynamo)
         assert "torchvision" in Path(f"/proc/{zygote.proc.pid}/maps").read_text()
+        if huge_pages_possible():  # and folded into huge pages before the first fork
+            assert anon_huge_mb(zygote.proc.pid) >= 200
         process.kill()
         process.join(10)
         conn.close()

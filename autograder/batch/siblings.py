@@ -15,7 +15,7 @@ import tempfile
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from autograder.sandbox.launcher import SandboxStartError, Template, sandbox_env
+from autograder.sandbox.launcher import SandboxStartError, Template, sandbox_env, template_env
 
 START_TIMEOUT_S = 120.0
 
@@ -97,7 +97,7 @@ class Zygote:
         # so nothing of the grader's reaches a template (workers get theirs back over their pipe).
         self.proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", code, script, str(theirs.fileno()), kit_parent],
                                      pass_fds=[theirs.fileno()], cwd=self.home,
-                                     env=sandbox_env(self.home, threads), stdin=subprocess.DEVNULL,
+                                     env=template_env(self.home, threads), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL)
         theirs.close()
         self.control = ours

@@ -44,6 +44,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
         import autograder.probes  # noqa: F401
     except ImportError:
         pass
+    template.fold_into_huge_pages()  # before any fork: every worker, template and sandbox shares them
     control.send(json.dumps({"ready": True, "torch": torch.__version__}).encode())
     exits: dict[int, int] = {}
     while True:
@@ -143,7 +144,7 @@ def _become_template(request: dict, fds: list[int], kit_parent: str) -> None:
         os.dup2(fd, target)
     _keep_only_fds({0, 1, 2, control_fd})
     from autograder.sandbox.template import main
-    main(control_fd, kit_parent)
+    main(control_fd, kit_parent, fold_after=None)  # this memory is folded already
 
 
 def _become_worker(fds: list[int]) -> None:
