@@ -26,6 +26,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import traceback
 
 
@@ -37,14 +38,21 @@ def serve(control_fd: int, kit_parent: str) -> None:
     _die_with_parent()
     import numpy  # noqa: F401 - the template's imports, shared by everything forked here
     import torch
+    from autograder.sandbox import template
+    # torch's pages fold on another core while the rest imports (madvise runs without the
+    # GIL); what the rest adds is folded after; all of it before the first fork, so every
+    # worker, template and sandbox shares the huge pages
+    folding = threading.Thread(target=template.fold_into_huge_pages)
+    folding.start()
     import torchvision  # noqa: F401 - its import brings torch._dynamo, which any optimizer step loads
     import autograder.submission  # noqa: F401
-    from autograder.sandbox import child, confine, template, wire  # noqa: F401
+    from autograder.sandbox import child, confine, wire  # noqa: F401
     try:
         import autograder.probes  # noqa: F401
     except ImportError:
         pass
-    template.fold_into_huge_pages()  # before any fork: every worker, template and sandbox shares them
+    folding.join()
+    template.fold_into_huge_pages()
     control.send(json.dumps({"ready": True, "torch": torch.__version__}).encode())
     exits: dict[int, int] = {}
     while True:
