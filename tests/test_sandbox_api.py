@@ -219,11 +219,11 @@ def anon_huge_mb(pid: int | str = "self") -> int:
 
 
 FOLD_PROBE = """
-import mmap
+import mmap, sys
 from autograder.sandbox.template import fold_into_huge_pages
 block = mmap.mmap(-1, 64 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
 block.write(b"x" * (64 << 20))  # 16384 pages of 4 KiB, all touched
-folded = fold_into_huge_pages()
+folded = fold_into_huge_pages(float(sys.argv[1]))
 huge = sum(int(line.split()[1]) for line in open("/proc/self/smaps") if line.startswith("AnonHugePages:"))
 assert block[:1] == b"x" and block[-1:] == b"x"  # the contents survive the fold
 print(folded >> 20, huge >> 10)
@@ -234,9 +234,12 @@ print(folded >> 20, huge >> 10)
 def test_folding_backs_written_anonymous_memory_with_huge_pages():
     import subprocess
     import sys
-    out = subprocess.run([sys.executable, "-c", FOLD_PROBE], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", FOLD_PROBE, "30"], capture_output=True, text=True, check=True)
     folded_mb, huge_mb = (int(x) for x in out.stdout.split())
     assert folded_mb >= 62 and huge_mb >= 62, out.stdout  # all of the block but its unaligned ends
+    # out of time before it starts: nothing is folded (an optimisation must not hold up a batch)
+    out = subprocess.run([sys.executable, "-c", FOLD_PROBE, "-1"], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[0] == "0", out.stdout
 
 
 @pytest.mark.skipif(not huge_pages_possible(), reason="no MADV_COLLAPSE or transparent huge pages off")

@@ -26,6 +26,8 @@ PR_SET_CHILD_SUBREAPER = 36
 MADV_COLLAPSE = 25  # Linux 6.1
 HUGE_PAGE = 2 << 20
 FOLD_AFTER_FORKS = 12  # a standalone template that serves more sandboxes folds its pages
+FOLD_BUDGET_S = 1.5  # at most this long each time (it is an optimisation)
+FOLD_PIECE = 32 << 20
 
 
 def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AFTER_FORKS) -> None:
@@ -79,7 +81,7 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
         forks += 1
 
 
-def fold_into_huge_pages() -> int:
+def fold_into_huge_pages(budget_s: float = FOLD_BUDGET_S) -> int:
     """Back this process's private anonymous memory with 2 MiB pages where the kernel
     can (MADV_COLLAPSE); returns the bytes folded. Why: a fork copies one page-table
     entry per 4 KiB page of the ~370 MB that importing torch leaves, and an exit drops
@@ -89,7 +91,8 @@ def fold_into_huge_pages() -> int:
     ranges folded). It costs 0.4-0.9 s once, so it is done where many forks follow: a
     batch's zygote, a template that has served FOLD_AFTER_FORKS sandboxes. A kernel
     without MADV_COLLAPSE or with transparent huge pages off refuses it and nothing
-    changes."""
+    changes. The kernel may compact memory to find free 2 MiB pages, which on a machine
+    short of them is slow: folding stops after budget_s, between 32 MiB pieces."""
     if sys.platform != "linux":
         return 0
     import ctypes
@@ -101,6 +104,8 @@ def fold_into_huge_pages() -> int:
             lines = maps.read().splitlines()
     except (OSError, AttributeError):
         return 0
+    import time
+    deadline = time.monotonic() + budget_s
     folded = 0
     for line in lines:
         fields = line.split()
@@ -109,8 +114,12 @@ def fold_into_huge_pages() -> int:
             continue
         low, high = (int(x, 16) for x in fields[0].split("-"))
         low, high = -(-low // HUGE_PAGE) * HUGE_PAGE, high // HUGE_PAGE * HUGE_PAGE
-        if high > low and madvise(low, high - low, MADV_COLLAPSE) == 0:
-            folded += high - low
+        for start in range(low, high, FOLD_PIECE):
+            if time.monotonic() > deadline:
+                return folded
+            size = min(FOLD_PIECE, high - start)
+            if madvise(start, size, MADV_COLLAPSE) == 0:
+                folded += size
     return folded
 
 
