@@ -93,8 +93,9 @@ class Zygote:
         code = ("import sys, importlib.util as u; s = u.spec_from_file_location('autograder_zygote', sys.argv[1]); "
                 "m = u.module_from_spec(s); s.loader.exec_module(m); m.serve(int(sys.argv[2]), sys.argv[3]); "
                 "m.end()")
-        # stderr is the batch's, so a worker's crash is seen; the environment is the sandbox's,
-        # so nothing of the grader's reaches a template (workers get theirs back over their pipe).
+        # stderr is the batch's, so a worker's crash is seen; the environment is a template's
+        # (the sandbox's plus glibc's huge-page setting), so nothing of the grader's reaches a
+        # template (workers get theirs back over their pipe).
         self.proc = subprocess.Popen([sys.executable, "-E", "-s", "-c", code, script, str(theirs.fileno()), kit_parent],
                                      pass_fds=[theirs.fileno()], cwd=self.home,
                                      env=template_env(self.home, threads), stdin=subprocess.DEVNULL,
