@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import hashlib
 import io
 import os
@@ -218,6 +219,29 @@ class ShortFailureReports:
         return pytest.TestReport.from_item_and_call(item, short)
 
 
+# What collection said of each test file's tests, kept for the life of the process: a
+# batch worker grades hundreds of students against the same files, and an assignment a
+# student has no file for needs its tests' descriptions, not its module imported and
+# collected again (about 50 ms a student for a whole course's missing assignments).
+# Keyed by everything a description depends on: the file and its stamp, its visibility,
+# the rootdir its node ids are relative to.
+_DESCRIBED: dict[tuple, tuple[TestOutcome, ...]] = {}
+
+
+def _description_key(path: str, visibility: str, rootdir: str) -> tuple:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return (path, None)  # never stored: collection will report the file's problem
+    return (path, st.st_ino, st.st_mtime_ns, st.st_size, visibility, rootdir)
+
+
+def _pristine(outcome: TestOutcome) -> TestOutcome:
+    """A copy as collection made it, before any run settled it."""
+    return dataclasses.replace(outcome, status="pending", message="", score=0.0, duration_s=0.0,
+                               flags=[], detail="", max_score=outcome.points)
+
+
 class GradingPlugin:
     """Pass an instance to `pytest.main(plugins=[...])`; read `outcomes` afterwards.
 
@@ -252,20 +276,36 @@ class GradingPlugin:
         self.known_unavailable = frozenset(self.unavailable)
         self._needs_restart: set[str] = set()
         self.cuda_tests_seen = 0
+        # Set by run(): the files handed to pytest; the others were described before
+        # (their assignment is known to be unavailable, so none of their tests runs).
+        self.files_collected: list[str] = []
+        self._described_before: dict[str, tuple[TestOutcome, ...]] = {}
+        self._description_keys: dict[str, tuple] = {}
 
     # -- running ---------------------------------------------------------------------
     def run(self) -> list[TestOutcome]:
         """Run pytest over the test files with this plugin; pytest's own output is
         captured (stdout may have to carry nothing but a JSON report)."""
         files = list(self.test_files)
-        rootdir = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.getcwd()
-        args = [*PYTEST_ARGS, "--rootdir", rootdir, *files]
+        # The rootdir of every file, collected or not: node ids are relative to it.
+        self.rootdir = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.getcwd()
+        # Stamped before collection: a file changed meanwhile is described again next time.
+        self._description_keys = {f: _description_key(f, self.test_files[f], self.rootdir) for f in files}
+        self._described_before = {
+            f: _DESCRIBED[key] for f, key in self._description_keys.items()
+            if assignment_of(f) in self.known_unavailable and key in _DESCRIBED}
+        self.files_collected = [f for f in files if f not in self._described_before]
         self.pytest_output = io.StringIO()
-        _forget_modules(files)
-        with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output), \
-                _without_assertion_rewriting(), _without_plugin_autoload():
-            self.exit_code = pytest.main(args, plugins=[self, ShortFailureReports(self.outcomes)])
-        _forget_modules(files)
+        if not self.files_collected:  # nothing submitted: no test would run, no module is needed
+            self.exit_code = pytest.ExitCode.NO_TESTS_COLLECTED
+            self._record([])
+        else:
+            args = [*PYTEST_ARGS, "--rootdir", self.rootdir, *self.files_collected]
+            _forget_modules(files)
+            with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output), \
+                    _without_assertion_rewriting(), _without_plugin_autoload():
+                self.exit_code = pytest.main(args, plugins=[self, ShortFailureReports(self.outcomes)])
+            _forget_modules(files)
         for outcome in self.outcomes.values():
             if outcome.status == "pending":  # collected but never reached (e.g. interrupted)
                 outcome.status, outcome.message = "error", "the test did not run"
@@ -292,36 +332,49 @@ class GradingPlugin:
             self.collection_errors.append(f"{report.nodeid}: {last[0]}")
 
     def pytest_collection_modifyitems(self, session, config, items):
-        problems: list[str] = []
-        kept = []
-        for item in items:
-            outcome = self._describe(item, problems)
-            if outcome is None:
-                continue
-            if self.exercise is not None and outcome.exercise != self.exercise:
-                continue
-            self.outcomes[item.nodeid] = outcome
-            kept.append(item)
-        if self.expected_points is not None and self.exercise is None:
-            problems.extend(self._points_problems())
-        if problems:
-            self.course_error = problems[0] if len(problems) == 1 else "; ".join(problems)
-            kept = []
-            self.outcomes.clear()
-        kept = [item for item in kept if not self._settled_unavailable(self.outcomes[item.nodeid])]
+        kept = self._record(items)
         deselected = [i for i in items if i not in kept]
         if deselected:
             config.hook.pytest_deselected(items=deselected)
         items[:] = kept
 
-    def _settled_unavailable(self, outcome: TestOutcome) -> bool:
-        """Settle a test of an assignment known to be unavailable as its setup would
-        have (the fault's status and message, the CUDA policy's maximum)."""
-        if outcome.assignment not in self.known_unavailable:
-            return False
-        status, message = classify(self.unavailable[outcome.assignment])
-        self._settle(outcome, status, message)
-        return True
+    def _record(self, items: list) -> list:
+        """Describe the collected items and the files described before instead of
+        collected, in the order of the test files; settle the tests of assignments known
+        to be unavailable. Returns the items still to run."""
+        problems: list[str] = []
+        collected: dict[str, list] = {}
+        for item in items:
+            outcome = self._describe(item, problems)
+            if outcome is not None:
+                collected.setdefault(str(Path(item.path).resolve()), []).append((item, outcome))
+        if not problems:
+            for path, pairs in collected.items():
+                key = self._description_keys.get(path)
+                if key is not None and key[1] is not None:
+                    _DESCRIBED[key] = tuple(_pristine(outcome) for _item, outcome in pairs)
+        kept = []
+        for path in self.test_files:
+            before = self._described_before.get(path)
+            pairs = [(None, _pristine(o)) for o in before] if before is not None else collected.get(path, [])
+            for item, outcome in pairs:
+                if self.exercise is not None and outcome.exercise != self.exercise:
+                    continue
+                self.outcomes[outcome.nodeid] = outcome
+                if item is not None:
+                    kept.append(item)
+        if self.expected_points is not None and self.exercise is None:
+            problems.extend(self._points_problems())
+        if problems:
+            self.course_error = problems[0] if len(problems) == 1 else "; ".join(problems)
+            self.outcomes.clear()
+            return []
+        for outcome in self.outcomes.values():
+            if outcome.assignment in self.known_unavailable:
+                # as the test's setup would have: the fault's status and message, the
+                # CUDA policy's maximum
+                self._settle(outcome, *classify(self.unavailable[outcome.assignment]))
+        return [item for item in kept if self.outcomes[item.nodeid].assignment not in self.known_unavailable]
 
     def _describe(self, item, problems: list[str]) -> TestOutcome | None:
         path = str(Path(item.path).resolve())

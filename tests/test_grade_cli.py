@@ -290,6 +290,26 @@ def test_grading_twice_gives_identical_json_apart_from_timings(course):
     assert a == b
 
 
+def test_a_whole_course_grades_the_same_when_missing_assignments_were_described_before(tmp_path, course):
+    """A batch worker describes a missing assignment's tests once and reuses that for
+    every later student: the report must not tell the two apart."""
+    from autograder import plugin
+    student = tmp_path / "student"
+    shutil.copytree(ROOT / "solutions" / "03_autograd", student / "03_autograd")
+    plugin._DESCRIBED.clear()
+    reports = [without_timings(json.loads(write(grade_path(str(student), course, device="cpu",
+                                                           backend="inprocess"), "json")))
+               for _ in range(2)]
+    assert reports[0] == reports[1]
+    by_id = {a["id"]: a for a in reports[0]["assignments"]}
+    autograd = by_id.pop("03_autograd")
+    assert len(autograd["tests"]) > 5 and {t["status"] for t in autograd["tests"]} == {"passed"}
+    assert sorted(by_id) == sorted(a.id for a in course.assignments if a.id != "03_autograd")
+    for missing in by_id.values():
+        assert missing["status"] == "missing" and missing["score"] == 0 and missing["max_score"] > 0
+        assert missing["tests"] and {t["status"] for t in missing["tests"]} == {"error"}
+
+
 @pytest.mark.slow
 def test_a_folder_with_one_broken_notebook_still_grades_the_others(tmp_path, course):
     for aid in QUICK:

@@ -15,6 +15,7 @@ import torch
 
 from autograder.course import Assignment, Course, CourseError, CourseInfo, Devices
 from autograder.grading import assignment_result, grade_source, run_tests
+from autograder import plugin as plugin_module
 from autograder.plugin import GradingPlugin, SubmissionUnavailable, stable_seed
 from autograder.submission import InProcessSubmission, SubmissionTimeout
 
@@ -404,14 +405,64 @@ def test_an_assignment_known_to_be_missing_is_settled_without_running_its_tests(
 
     def open_at_test_time(_aid):
         raise fault
-    outcomes, pytest_said = {}, {}
-    for known in (None, {"01_demo": fault}):
+    outcomes, pytest_said, collected = {}, {}, {}
+    # at test time; known before the run, the file never described in this process;
+    # known again, the file described by the run before (nothing left to collect)
+    for when, known in (("test time", None), ("cold", {"01_demo": fault}), ("warm", {"01_demo": fault})):
+        if when == "cold":
+            plugin_module._DESCRIBED.clear()
         plugin = run_tests(course, ["01_demo"], open_at_test_time, seed=1, device=torch.device("cpu"),
                            files=files, unavailable=known)
-        outcomes[bool(known)] = [(o.id, o.status, o.message, o.score, o.max_score)
-                                 for o in plugin.outcomes.values()]
-        pytest_said[bool(known)] = plugin.pytest_output.getvalue()
-    assert outcomes[True] == outcomes[False]
-    assert {o[1:3] for o in outcomes[True]} == {("error", "no file for 01_demo was found")}
-    assert "ERROR at setup" in pytest_said[False]
-    assert "2 deselected" in pytest_said[True] and "ERROR" not in pytest_said[True]
+        outcomes[when] = [(o.id, o.status, o.message, o.score, o.max_score, o.visibility, o.name)
+                          for o in plugin.outcomes.values()]
+        pytest_said[when], collected[when] = plugin.pytest_output.getvalue(), plugin.files_collected
+    assert outcomes["cold"] == outcomes["test time"] == outcomes["warm"]
+    assert len(outcomes["warm"]) == 2
+    assert {o[1:3] for o in outcomes["cold"]} == {("error", "no file for 01_demo was found")}
+    assert "ERROR at setup" in pytest_said["test time"]
+    assert "2 deselected" in pytest_said["cold"] and "ERROR" not in pytest_said["cold"]
+    assert collected["cold"] == list(files) and collected["warm"] == []
+
+
+def test_a_test_file_changed_since_it_was_described_is_collected_again(tmp_path):
+    """The descriptions kept for missing assignments follow the file: an instructor who
+    edits a test between two gradings in one process gets the edited names and points."""
+    path = write_tests(tmp_path, CUDA_BODY)
+    course = make_course(policy="award")
+    fault = SubmissionUnavailable("no file for 01_demo was found")
+    runs = []
+    for edited in (False, False, True):
+        if edited:
+            write_tests(tmp_path, CUDA_BODY.replace("def test_cpu_side", "def test_cpu_side_renamed"))
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+        plugin = run_tests(course, ["01_demo"], lambda _a: None, seed=1, device=torch.device("cpu"),
+                           files={str(path): "hidden"}, unavailable={"01_demo": fault})
+        runs.append(([o.id for o in plugin.outcomes.values()], plugin.files_collected))
+    assert runs[1] == (runs[0][0], [])  # unchanged: described before, not collected
+    assert runs[2] == (["demo::cpu_side_renamed", "demo::on_gpu"], [str(path.resolve())])
+
+
+def test_described_and_collected_files_keep_the_order_of_the_test_files(tmp_path):
+    """One assignment missing, another submitted: the missing one's outcomes come from
+    its earlier description, the submitted one's tests run, and the outcomes are in the
+    order a run collecting everything gives."""
+    first = write_tests(tmp_path, CUDA_BODY, name="test_01_demo.py")
+    second = write_tests(tmp_path, CUDA_BODY.replace("test_cpu_side", "test_second_cpu"), name="test_02_more.py")
+    course = Course(course=CourseInfo(id="demo", title="Demo"), seed=3,
+                    assignments=(Assignment(id="01_demo", notebook="01_demo.ipynb", points=10),
+                                 Assignment(id="02_more", notebook="02_more.ipynb", points=10)),
+                    devices=Devices(default="cpu", without_gpu="fail"))
+    files = {str(first): "visible", str(second): "hidden"}
+    fault = SubmissionUnavailable("no file for 01_demo was found")
+    runs = []
+    for _ in range(2):
+        plugin = run_tests(course, ["01_demo", "02_more"], lambda _a: InProcessSubmission({}, "02_more"),
+                           seed=3, device=torch.device("cpu"), files=files, unavailable={"01_demo": fault})
+        runs.append(([(o.id, o.visibility, o.status, o.score, o.max_score) for o in plugin.outcomes.values()],
+                     plugin.files_collected))
+    assert runs[0][1] == [str(first.resolve()), str(second.resolve())]
+    assert runs[1][1] == [str(second.resolve())]
+    assert runs[0][0] == runs[1][0]
+    assert [o[:3] for o in runs[1][0]] == [
+        ("demo::cpu_side", "visible", "error"), ("demo::on_gpu", "visible", "error"),
+        ("more::second_cpu", "hidden", "passed"), ("more::on_gpu", "hidden", "failed")]
