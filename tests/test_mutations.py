@@ -174,3 +174,30 @@ def test_same_submission_same_messages_and_seed_changes_inputs(monkeypatch):
     first, again, other = messages(11), messages(11), messages(12)
     assert first == again
     assert first["lenet::gray_matches_reference"] != other["lenet::gray_matches_reference"]
+
+
+def test_relus_switching_within_the_first_step_do_not_fail_true_gradients():
+    """The gradient check of 04_lenet measures the forward's directional derivative by
+    finite differences. Two ReLUs whose inputs are 5e-4 and -2e-4 from zero switch within
+    a step of 1e-3 on both sides and bend every difference at that step; a correct model
+    must still pass (a smaller step is tried), and gradients that are not the forward's
+    must still fail."""
+    from autograder.submission import InProcessSubmission
+    from autograder.tests_hidden import _reference as ref
+
+    model = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.ReLU())
+    with torch.no_grad():
+        model[0].weight.zero_()
+        model[0].bias.copy_(torch.tensor([5e-4, -2e-4]))
+    submission = InProcessSubmission({}, "04_lenet")
+    x, grad_output = torch.tensor([[1.0]]), torch.tensor([[1.0, 1.0]])
+    named = ref.named_parameters(submission, model)
+    direction = [torch.ones(2, 1), torch.zeros(2)]  # f(t) = relu(5e-4 + t) + relu(-2e-4 + t)
+    true_derivative = 1.0  # only the first unit is on at t = 0
+    # the premise: at 1e-3 the central difference is 1.15, the one-sided ones 1.8 and 0.5
+    alone, central = ref.matches_directional_derivative(submission, model, named, direction, x, grad_output,
+                                                         true_derivative, steps=(1e-3,))
+    assert not alone and central == pytest.approx(1.15, abs=1e-3)
+    for expected, verdict in ((true_derivative, True), (2.0, False), (0.0, False), (-1.0, False)):
+        matches, _ = ref.matches_directional_derivative(submission, model, named, direction, x, grad_output, expected)
+        assert matches is verdict, expected
