@@ -262,3 +262,22 @@ def test_a_template_folds_its_memory_once_it_has_served_enough_sandboxes():
         assert sizes[-1] - sizes[FOLD_AFTER_FORKS - 2] >= 100, sizes
     finally:
         factory.close()
+
+
+def test_every_sandbox_starts_the_students_generators_at_the_same_seed(factory):
+    """A model the student's code builds must get the same initial weights in every
+    grading (checks on those weights give the same verdict every run), whatever the
+    template or an earlier sandbox drew before."""
+    source = ("import random, numpy, torch\n"
+              "DRAWN = (torch.rand(3).tolist(), numpy.random.rand(2).tolist(), random.random(),\n"
+              "         torch.nn.Linear(2, 2).weight.flatten().tolist())\n")
+    drawn = []
+    for _ in range(2):
+        sub = factory.open(StudentCode.from_source(source), "seeded")
+        try:
+            assert sub.load_status == "ok", sub.load_errors
+            drawn.append(sub.get("DRAWN"))
+        finally:
+            sub.close()
+    assert drawn[0] == drawn[1]
+    assert drawn[0][0] == torch.rand(3, generator=torch.Generator().manual_seed(0)).tolist()
