@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import hashlib
 import io
 import os
@@ -228,18 +227,12 @@ class ShortFailureReports:
 _DESCRIBED: dict[tuple, tuple[TestOutcome, ...]] = {}
 
 
-def _description_key(path: str, visibility: str, rootdir: str) -> tuple:
+def _description_key(path: str, visibility: str, rootdir: str) -> tuple | None:
     try:
         st = os.stat(path)
     except OSError:
-        return (path, None)  # never stored: collection will report the file's problem
+        return None  # never stored: collection will report the file's problem
     return (path, st.st_ino, st.st_mtime_ns, st.st_size, visibility, rootdir)
-
-
-def _pristine(outcome: TestOutcome) -> TestOutcome:
-    """A copy as collection made it, before any run settled it."""
-    return dataclasses.replace(outcome, status="pending", message="", score=0.0, duration_s=0.0,
-                               flags=[], detail="", max_score=outcome.points)
 
 
 class GradingPlugin:
@@ -288,9 +281,9 @@ class GradingPlugin:
         captured (stdout may have to carry nothing but a JSON report)."""
         files = list(self.test_files)
         # The rootdir of every file, collected or not: node ids are relative to it.
-        self.rootdir = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.getcwd()
+        rootdir = os.path.commonpath([os.path.dirname(f) for f in files]) if files else os.getcwd()
         # Stamped before collection: a file changed meanwhile is described again next time.
-        self._description_keys = {f: _description_key(f, self.test_files[f], self.rootdir) for f in files}
+        self._description_keys = {f: _description_key(f, self.test_files[f], rootdir) for f in files}
         self._described_before = {
             f: _DESCRIBED[key] for f, key in self._description_keys.items()
             if assignment_of(f) in self.known_unavailable and key in _DESCRIBED}
@@ -300,7 +293,7 @@ class GradingPlugin:
             self.exit_code = pytest.ExitCode.NO_TESTS_COLLECTED
             self._record([])
         else:
-            args = [*PYTEST_ARGS, "--rootdir", self.rootdir, *self.files_collected]
+            args = [*PYTEST_ARGS, "--rootdir", rootdir, *self.files_collected]
             _forget_modules(files)
             with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output), \
                     _without_assertion_rewriting(), _without_plugin_autoload():
@@ -351,12 +344,12 @@ class GradingPlugin:
         if not problems:
             for path, pairs in collected.items():
                 key = self._description_keys.get(path)
-                if key is not None and key[1] is not None:
-                    _DESCRIBED[key] = tuple(_pristine(outcome) for _item, outcome in pairs)
+                if key is not None:  # copies made before anything below settles an outcome
+                    _DESCRIBED[key] = tuple(copy.deepcopy(outcome) for _item, outcome in pairs)
         kept = []
         for path in self.test_files:
             before = self._described_before.get(path)
-            pairs = [(None, _pristine(o)) for o in before] if before is not None else collected.get(path, [])
+            pairs = [(None, copy.deepcopy(o)) for o in before] if before is not None else collected.get(path, [])
             for item, outcome in pairs:
                 if self.exercise is not None and outcome.exercise != self.exercise:
                     continue
