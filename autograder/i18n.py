@@ -6,7 +6,11 @@ the prose around the code, cut into messages:
   context and may reorder sentences freely);
 - a docstring is one message (its text cleaned of the function's indentation);
 - a block of consecutive full-line comments at one indentation is one message (sentences
-  run across comment lines), a trailing comment after code is another.
+  run across comment lines), a trailing comment after code is another;
+- a string literal a student reads when the cell runs (a `print` argument, a `raise`
+  message, a plot's title, axis label or legend) is one message, an implicit
+  concatenation across lines included; an f-string keeps its fields as placeholders
+  (see i18n_literals.py).
 Code, nbgrader markers and everything inside solution regions (staff-only, cleared from
 what students get) are left alone.
 
@@ -31,6 +35,8 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+from autograder import i18n_literals
+
 SOURCE_LANGUAGE = "en"
 LANGUAGES = ("en", "vi")
 LANGUAGE_NAMES = {"en": "English", "vi": "Tiếng Việt"}
@@ -54,18 +60,34 @@ def check_language(language: str) -> str:
 class Piece:
     """One translatable span of a cell: where it sits and how to write it back."""
     msgid: str
-    kind: str                 # markdown | docstring | comment | trailing-comment
+    kind: str                 # markdown | docstring | comment | trailing-comment | string
     start: tuple[int, int]    # (line, column), 0-based, of the replaced span in the cell
     end: tuple[int, int]
     indent: str = ""
     quote: str = ""           # a docstring's prefix+quote, e.g. '"""' or 'r"""'
     closing_newline: bool = False
+    literal: i18n_literals.Literal | None = None   # a string piece's parts and layout
+
+    @property
+    def formatted(self) -> bool:
+        """An f-string: its translation must keep the same {placeholders}."""
+        return self.literal is not None and self.literal.formatted
+
+    def accepts(self, text: str) -> bool:
+        return not self.formatted or i18n_literals.same_placeholders(self.msgid, text)
+
+
+PLACEHOLDER_NOTE = "f-string: keep each {placeholder} exactly as written; {{ and }} are braces"
 
 
 @dataclass
 class Message:
     msgid: str
     locations: list[tuple[str, int]] = field(default_factory=list)
+    formatted: bool = False   # from an f-string: a translation must keep its placeholders
+
+    def accepts(self, text: str) -> bool:
+        return not self.formatted or i18n_literals.same_placeholders(self.msgid, text)
 
 
 def _solution_lines(source: str) -> set[int]:
@@ -86,11 +108,14 @@ def _masked(source: str) -> str:
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.split("\n"))
 
 
-def _docstring_pieces(source: str, lines: list[str]) -> list[Piece]:
+def _syntax_tree(source: str) -> ast.Module | None:
     try:
-        tree = ast.parse(_masked(source))
+        return ast.parse(_masked(source))
     except SyntaxError:
-        return []
+        return None
+
+
+def _docstring_pieces(tree: ast.Module, lines: list[str]) -> list[Piece]:
     pieces = []
     for node in ast.walk(tree):
         if not isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -126,6 +151,27 @@ def _clean_docstring(text_lines: list[str]) -> str:
     while cleaned and not cleaned[0]:
         cleaned.pop(0)
     return "\n".join(cleaned)
+
+
+def _column(line: str, byte_offset: int) -> int:
+    """ast's UTF-8 byte offset as a character column."""
+    return len(line.encode()[:byte_offset].decode(errors="ignore"))
+
+
+def _string_pieces(tree: ast.Module, source: str, lines: list[str]) -> list[Piece]:
+    solution = _solution_lines(source)
+    pieces = []
+    for node in i18n_literals.text_literal_nodes(tree):
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if solution.intersection(range(first, last + 1)):
+            continue
+        start, end = (first, _column(lines[first], node.col_offset)), (last, _column(lines[last], node.end_col_offset))
+        span = "\n".join(lines[first:last + 1])
+        span = span[start[1]:len(span) - (len(lines[last]) - end[1])]
+        literal = i18n_literals.parse_literal(span)
+        if literal is not None and i18n_literals.is_text(literal):
+            pieces.append(Piece(literal.msgid, "string", start, end, literal=literal))
+    return pieces
 
 
 def _comment_pieces(source: str, lines: list[str]) -> list[Piece]:
@@ -164,7 +210,10 @@ def cell_pieces(cell) -> list[Piece]:
     if cell.cell_type != "code":
         return []
     lines = cell.source.split("\n")
-    pieces = _docstring_pieces(cell.source, lines) + _comment_pieces(cell.source, lines)
+    tree = _syntax_tree(cell.source)
+    pieces = _comment_pieces(cell.source, lines)
+    if tree is not None:
+        pieces += _docstring_pieces(tree, lines) + _string_pieces(tree, cell.source, lines)
     return sorted(pieces, key=lambda p: p.start)
 
 
@@ -175,6 +224,7 @@ def extract_messages(nb, name: str) -> list[Message]:
         for piece in cell_pieces(cell):
             message = found.setdefault(piece.msgid, Message(piece.msgid))
             message.locations.append((f"{name}:cell{index}", piece.start[0] + 1))
+            message.formatted |= piece.formatted
     return list(found.values())
 
 
@@ -190,14 +240,17 @@ def _render(piece: Piece, text: str) -> str:
             body += "\n" + piece.indent
         closing = piece.quote.lstrip("rRuU")
         return piece.quote + body.replace(closing, "\\" + closing) + closing
+    if piece.kind == "string":
+        return i18n_literals.render(piece.literal, text)
     if piece.kind == "trailing-comment":
         return "# " + " ".join(text.split("\n"))
     return ("\n" + piece.indent).join("# " + line if line else "#" for line in text.split("\n"))
 
 
 def translate_cell_source(cell, translations: dict[str, str]) -> str:
-    """The cell's source with every translated piece replaced (the rest as it was)."""
-    pieces = [p for p in cell_pieces(cell) if translations.get(p.msgid)]
+    """The cell's source with every translated piece replaced (the rest as it was). A
+    translation that lost or changed an f-string's placeholders is ignored (English stays)."""
+    pieces = [p for p in cell_pieces(cell) if translations.get(p.msgid) and p.accepts(translations[p.msgid])]
     if not pieces:
         return cell.source
     lines = cell.source.split("\n")
@@ -213,12 +266,13 @@ def translate_cell_source(cell, translations: dict[str, str]) -> str:
 
 
 def translate_notebook(nb, translations: dict[str, str], language: str):
-    """A new notebook with prose translated; code, metadata and ids unchanged."""
+    """A new notebook with prose translated; code, metadata and ids unchanged, except the
+    language it says it is in (metadata and the setup cell's NOTEBOOK_LANGUAGE)."""
     import nbformat  # notebooks only: feedback translation (the grader's reports) never pays its import
-    nb = nbformat.from_dict(nb)
+    from autograder.release import with_notebook_language
+    nb = with_notebook_language(nbformat.from_dict(nb), language)  # before its comment is translated
     for cell in nb.cells:
         cell.source = translate_cell_source(cell, translations)
-    nb.metadata["autograder"] = {**nb.metadata.get("autograder", {}), "language": language}
     return nb
 
 
@@ -254,7 +308,8 @@ def translations_of(catalog: Catalog) -> dict[str, str]:
 def template_for(messages: list[Message], project: str) -> Catalog:
     template = Catalog(project=project, fuzzy=False)
     for message in messages:
-        template.add(message.msgid, locations=message.locations, flags=())
+        template.add(message.msgid, locations=message.locations, flags=(),
+                     auto_comments=[PLACEHOLDER_NOTE] if message.formatted else [])
     return template
 
 
@@ -279,6 +334,7 @@ class CatalogStatus:
     untranslated: list[str]   # current English with no finished translation
     fuzzy: list[str]          # current English whose translation needs review
     stale: list[str]          # catalog entries whose English no longer exists in the source
+    bad_placeholders: list[str] = field(default_factory=list)  # f-string translations ignored
 
     @property
     def coverage(self) -> float:
@@ -289,19 +345,25 @@ class CatalogStatus:
         return self.translated == self.total and not self.stale
 
     def summary(self) -> str:
-        return (f"{self.name}: {self.coverage:.1f} % ({self.translated}/{self.total}), "
+        line = (f"{self.name}: {self.coverage:.1f} % ({self.translated}/{self.total}), "
                 f"{len(self.untranslated)} untranslated, {len(self.fuzzy)} fuzzy, {len(self.stale)} stale")
+        if self.bad_placeholders:
+            line += f", {len(self.bad_placeholders)} with placeholders unlike the English (ignored)"
+        return line
 
 
 def catalog_status(catalog: Catalog, messages: list[Message], name: str) -> CatalogStatus:
     current = [m.msgid for m in messages]
-    done = translations_of(catalog)
+    finished = translations_of(catalog)
+    bad = [m.msgid for m in messages if m.msgid in finished and not m.accepts(finished[m.msgid])]
+    done = {msgid: text for msgid, text in finished.items() if msgid not in bad}
     fuzzy = [msgid for msgid in current if (e := catalog.get(msgid)) is not None and e.fuzzy]
-    untranslated = [msgid for msgid in current if msgid not in done and msgid not in fuzzy]
+    untranslated = [msgid for msgid in current if msgid not in done and msgid not in fuzzy and msgid not in bad]
     known = set(current)
     # Obsolete (#~) entries are history a merge already handled; only live ones are stale.
     stale = [m.id for m in catalog if m.id and m.id not in known]
-    return CatalogStatus(name, len(current), sum(1 for m in current if m in done), untranslated, fuzzy, stale)
+    return CatalogStatus(name, len(current), sum(1 for m in current if m in done), untranslated, fuzzy, stale,
+                         bad)
 
 
 # ---- the course's notebooks ----
@@ -351,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"updated {update_notebook_catalog(notebook, language).relative_to(course.root)}")
             status = notebook_status(notebook, language)
             print(status.summary())
+            for msgid in status.bad_placeholders:
+                print(f"  placeholders unlike the English, English shown: {msgid.splitlines()[0]!r}")
             incomplete += not status.complete
     except (CourseError, TranslationError) as exc:
         print(f"error: {exc}", file=sys.stderr)

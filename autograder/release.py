@@ -137,8 +137,12 @@ def read_notebook(path: Path):
                           f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
 
 
-INSTALL_SOURCE_LINE = re.compile(r"^STUDENT_PACKAGE_SOURCE = .*$", re.MULTILINE)
 INSTALL_SOURCE_SHAPE = re.compile(r"^[A-Za-z0-9][\w.+:/@=<>!~,\[\]#%?&-]*$")
+# The setup cell's constants the release writes (the solution notebooks carry the same lines).
+INSTALL_SOURCE = "STUDENT_PACKAGE_SOURCE"
+INSTALL_SOURCE_NOTE = "written by `autograder release` from course.yaml"
+NOTEBOOK_LANGUAGE = "NOTEBOOK_LANGUAGE"
+NOTEBOOK_LANGUAGE_NOTE = "the self-check's language, written by `autograder release`"
 
 
 def student_package_source(course: Course) -> str:
@@ -150,21 +154,33 @@ def student_package_source(course: Course) -> str:
     return value
 
 
-def with_install_source(nb, source: str):
-    """Write the course's install source into the first cell's STUDENT_PACKAGE_SOURCE line."""
+def with_setup_constant(nb, name: str, value: str, note: str):
+    """Write `name = "value"  # note` over the `name = ...` line of the first code cell that
+    has one (the setup cell); a notebook without that line is returned as it was."""
+    line = re.compile(rf"^{re.escape(name)} = .*$", re.MULTILINE)
     for cell in nb.cells:
-        if cell.cell_type == "code" and INSTALL_SOURCE_LINE.search(cell.source):
-            cell.source = INSTALL_SOURCE_LINE.sub(
-                lambda m: f"STUDENT_PACKAGE_SOURCE = {json.dumps(source)}  # written by `autograder release` from course.yaml",
-                cell.source, count=1)
+        if cell.cell_type == "code" and line.search(cell.source):
+            cell.source = line.sub(lambda m: f"{name} = {json.dumps(value)}  # {note}", cell.source, count=1)
             break
     return nb
+
+
+def with_install_source(nb, source: str):
+    """The course's install source in the setup cell (STUDENT_PACKAGE_SOURCE)."""
+    return with_setup_constant(nb, INSTALL_SOURCE, source, INSTALL_SOURCE_NOTE)
+
+
+def with_notebook_language(nb, language: str):
+    """The notebook's language in the setup cell (NOTEBOOK_LANGUAGE, which it passes to
+    `checker`) and in its metadata; "en" for assignments/, the translation's otherwise."""
+    nb.metadata["autograder"] = {**nb.metadata.get("autograder", {}), "language": language}
+    return with_setup_constant(nb, NOTEBOOK_LANGUAGE, language, NOTEBOOK_LANGUAGE_NOTE)
 
 
 def released_text(course: Course, assignment: Assignment) -> str:
     path = course.solution_notebook(assignment)
     nb = student_notebook(read_notebook(path), f"solutions/{assignment.id}/{assignment.notebook}")
-    return notebook_text(with_install_source(nb, student_package_source(course)))
+    return notebook_text(with_notebook_language(with_install_source(nb, student_package_source(course)), "en"))
 
 
 def student_wheel_bytes(course: Course) -> bytes:

@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.release import (CODE_STUB, ReleaseError, build_bundles, bundle_files, stale_assignments,
-                                student_notebook)
+from autograder.release import (CODE_STUB, ReleaseError, build_bundles, bundle_files, released_text,
+                                stale_assignments, student_notebook, with_install_source, with_notebook_language)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -86,6 +86,33 @@ def test_matches_nbgrader_clear_solutions():
     ours = student_notebook(nb)
     theirs, _ = ClearSolutions().preprocess(nbformat.from_dict(nb), {})
     assert [c.source for c in ours.cells] == [c.source for c in theirs.cells]
+
+
+SETUP = ('STUDENT_PACKAGE_SOURCE = "x"  # old note\nNOTEBOOK_LANGUAGE = "fr"\n'
+         'check = checker("a", language=NOTEBOOK_LANGUAGE)')
+
+
+def test_the_release_writes_install_source_and_language_into_the_setup_cell():
+    """One helper writes both constants: each line is replaced whole, the rest of the cell kept."""
+    nb = notebook(nbformat.v4.new_markdown_cell('NOTEBOOK_LANGUAGE = "md"'), nbformat.v4.new_code_cell(SETUP),
+                  nbformat.v4.new_code_cell('NOTEBOOK_LANGUAGE = "second cell"'))
+    nb = with_notebook_language(with_install_source(nb, "https://example.org/w.whl"), "vi")
+    assert nb.cells[1].source == (
+        'STUDENT_PACKAGE_SOURCE = "https://example.org/w.whl"  # written by `autograder release` from course.yaml\n'
+        'NOTEBOOK_LANGUAGE = "vi"  # the self-check\'s language, written by `autograder release`\n'
+        'check = checker("a", language=NOTEBOOK_LANGUAGE)')
+    assert nb.cells[0].source == 'NOTEBOOK_LANGUAGE = "md"' and nb.cells[2].source == 'NOTEBOOK_LANGUAGE = "second cell"'
+    assert nb.metadata["autograder"]["language"] == "vi"
+    plain = with_notebook_language(notebook(nbformat.v4.new_code_cell("x = 1")), "vi")
+    assert plain.cells[0].source == "x = 1", "a notebook without the line is left alone"
+
+
+def test_the_english_release_says_en(course):
+    for a in course.assignments:
+        nb = nbformat.reads(released_text(course, a), as_version=4)
+        setup = next(c.source for c in nb.cells if c.cell_type == "code" and "checker(" in c.source)
+        assert 'NOTEBOOK_LANGUAGE = "en"  # ' in setup and f'checker("{a.id}", language=NOTEBOOK_LANGUAGE)' in setup
+        assert nb.metadata["autograder"]["language"] == "en"
 
 
 def test_checked_in_assignments_match_a_fresh_release(course):
