@@ -121,6 +121,131 @@ def test_every_notebook_catalog_is_complete_and_current(course):
         "\n".join(incomplete)
 
 
+# ---- the glossary (docs/i18n.md) ----
+
+GLOSSARY = REPO / "docs" / "i18n.md"
+
+
+def glossary_table(heading: str) -> list[list[str]]:
+    """The rows (header aside) of the table under `### heading` in docs/i18n.md."""
+    section = GLOSSARY.read_text(encoding="utf-8").split(f"\n### {heading}\n", 1)[1].split("\n#", 1)[0]
+    rows = [[cell.strip().replace("\\|", "|") for cell in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            for line in section.splitlines() if line.startswith("|") and not re.fullmatch(r"[-| ]+", line)]
+    return rows[1:]
+
+
+def glossary_pattern(cell: str) -> re.Pattern:
+    assert cell.startswith("`") and cell.endswith("`"), f"a glossary pattern goes in backticks: {cell}"
+    return re.compile(cell[1:-1], re.IGNORECASE)
+
+
+def vietnamese_catalogs() -> list[Path]:
+    """Every Vietnamese catalog of the repository: the notebooks' and the feedback one."""
+    return sorted(REPO.glob("solutions/*/locale/vi.po")) + sorted((REPO / "autograder").glob("**/locale/vi.po"))
+
+
+def po_entries(path: Path) -> list[tuple[str, list[tuple[int, str]]]]:
+    """(msgid, [(line number, text)] of its msgstr lines) for every live entry with a
+    translation, read from the file itself so that a finding names its line."""
+    entries, field = [], None
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        match = re.match(r'^(msgid|msgstr|msgctxt) (".*")$', line)
+        if match:
+            field = match.group(1)
+            if field == "msgid":
+                entries.append(["", []])
+            text = ast.literal_eval(match.group(2))
+        elif line.startswith('"') and field:
+            text = ast.literal_eval(line)
+        else:  # comments (obsolete #~ entries included) and blank lines end a field
+            field = None
+            continue
+        if field == "msgid":
+            entries[-1][0] += text
+        elif field == "msgstr":
+            entries[-1][1].append((number, text))
+    return [(msgid, lines) for msgid, lines in entries if msgid and "".join(t for _, t in lines)]
+
+
+def rejected_terms_in(path: Path) -> list[str]:
+    rules = [(glossary_pattern(rejected), instead) for rejected, instead, _ in glossary_table("Rejected terms")]
+    required = [(glossary_pattern(english), glossary_pattern(vietnamese))
+                for english, vietnamese in glossary_table("Required terms")]
+    findings = []
+    for msgid, lines in po_entries(path):
+        text, starts = "", []
+        for number, piece in lines:
+            starts.append((len(text), number))
+            text += piece.replace("\n", " ")  # a term may run over a line break; offsets stay
+        def line_of(offset: int) -> int:
+            return [number for start, number in starts if start <= offset][-1]
+        where = path.relative_to(REPO)
+        for rule, instead in rules:
+            findings += [f"{where}:{line_of(m.start())}: {m.group(0)!r} (use {instead})" for m in rule.finditer(text)]
+        english = re.sub(r"```.*?```|`[^`]*`", " ", msgid, flags=re.S)
+        for english_term, vietnamese_term in required:
+            term = english_term.search(english)
+            if term and not vietnamese_term.search(text):
+                findings.append(f"{where}:{lines[0][0]}: the English says {term.group(0)!r}, the Vietnamese "
+                                f"lacks {vietnamese_term.pattern!r}")
+    return findings
+
+
+def test_the_glossary_is_complete_and_its_patterns_work():
+    terms = {row[0] for row in glossary_table("Terms")}
+    for english in ("tensor", "shape", "dtype", "device", "gradient", "forward pass", "layer", "weights",
+                    "class (of the dataset, an output class)", "class (Python)", "loss (the value)", "loss function",
+                    "optimizer", "learning rate", "batch", "mini-batch", "epoch", "accuracy", "in place", "leaf",
+                    "graph (autograd's)", "parameters", "pooling, max-pool", "fully connected (linear) layer",
+                    "activation (function)", "training", "evaluation", "self-check", "hidden test", "exercise",
+                    "notebook cell", "backward pass, backpropagation", "convolution, convolutional layer"):
+        assert english in terms, f"the glossary lacks {english!r}"
+    assert all(len(row) == 3 and all(row) for row in glossary_table("Terms"))
+    rules = [glossary_pattern(rejected) for rejected, _, _ in glossary_table("Rejected terms")]
+    def rejected(text):
+        return [rule.pattern for rule in rules if rule.search(text)]
+    for bad in ("chạy lan truyền xuôi", "các lớp tích chập", "Lớp Linear đầu tiên", "mỗi lớp tuyến tính ẩn",
+                "không có lớp nn.Linear nào", "các lớp có tham số", "mọi lớp đều phải được dùng trong forward",
+                "các lớp của mạng", "một lớp con của tuple", "Mọi tầng đều chờ đợi một mini-batch",
+                "autograd được dặn là", "notebook tự đứng được một mình", "nơi phần lớn dữ liệu sinh sống",
+                "mảng sống trong bộ nhớ CPU"):
+        assert rejected(bad), f"the glossary lets {bad!r} through"
+    for good in ("10 lớp của CIFAR-10", "chỉ số lớp", "độ chính xác theo từng lớp", "class `GrayLeNet`",
+                 "các tầng tích chập", "lan truyền thuận", "cần một mini-batch", "mỗi lớp một điểm số",
+                 "tên các lớp được mượn từ CIFAR-10", "với lớp không có mẫu nào"):
+        assert not rejected(good), f"the glossary rejects {good!r}: {rejected(good)}"
+
+
+@pytest.mark.parametrize("catalog", vietnamese_catalogs(), ids=lambda p: str(p.relative_to(REPO)))
+def test_catalogs_use_no_term_the_glossary_rejects(catalog):
+    """Every Vietnamese catalog (notebooks and feedback) against docs/i18n.md's glossary."""
+    assert po_entries(catalog), f"{catalog}: no translations read"
+    findings = rejected_terms_in(catalog)
+    assert not findings, f"{len(findings)} glossary findings (docs/i18n.md, Glossary):\n" + "\n".join(findings)
+
+
+def test_the_glossary_check_covers_both_kinds_of_catalog():
+    names = [str(p.relative_to(REPO)) for p in vietnamese_catalogs()]
+    assert "autograder/locale/vi.po" in names and sum(n.startswith("solutions/") for n in names) >= 6
+
+
+def test_numbers_in_vietnamese_prose_cannot_be_misread(course):
+    """No `2.000` (two thousand or two?) and no `2,305`: outside code and formulas the
+    markdown of the vi notebooks has no digit, point or comma and digit (docs/i18n.md, Numbers)."""
+    found = []
+    for a in course.assignments:
+        notebook = course.solution_notebook(a)
+        nb = nbformat.read(notebook, as_version=4)
+        markdown = {p.msgid for c in nb.cells for p in i18n.cell_pieces(c) if p.kind == "markdown"}
+        done = i18n.translations_of(i18n.read_catalog(i18n.catalog_path(notebook, "vi")))
+        for msgid in markdown & set(done):
+            prose = re.sub(r"```.*?```|`[^`]*`|\$\$.*?\$\$|\$[^$]*\$", " ", done[msgid], flags=re.S)
+            found += [f"{a.id}: {m.group(0)!r} in {done[msgid][:60]!r}..."
+                      for m in re.finditer(r"(?<!PyTorch )(?<!Python )\d+[.,]\d+", prose)]
+    assert not found, "\n".join(found)
+    assert re.findall(r"(?<!PyTorch )(?<!Python )\d+[.,]\d+", "2.000 batch, từ 2.305, PyTorch 2.0") == ["2.000", "2.305"]
+
+
 def test_an_identity_catalog_reproduces_every_cell_byte_for_byte(course):
     """Extraction and write-back are exact: translating each message to itself changes nothing,
     so a translation can only ever change the prose it replaces (string literals included)."""
