@@ -169,7 +169,10 @@ def _string_pieces(tree: ast.Module, source: str, lines: list[str]) -> list[Piec
         span = "\n".join(lines[first:last + 1])
         span = span[start[1]:len(span) - (len(lines[last]) - end[1])]
         literal = i18n_literals.parse_literal(span)
-        if literal is not None and i18n_literals.is_text(literal):
+        # A literal spelt in a way write-back would not reproduce ("caf\u00e9", "it\'s") is not
+        # extracted: translation must never respell code it does not translate.
+        if literal is not None and i18n_literals.is_text(literal) \
+                and i18n_literals.render(literal, literal.msgid) == span:
             pieces.append(Piece(literal.msgid, "string", start, end, literal=literal))
     return pieces
 

@@ -399,6 +399,19 @@ def test_a_concatenated_literal_is_one_message_rewrapped_over_as_many_lines():
     assert str(caught.value) == vi
 
 
+def test_string_literals_write_back_never_respells_code_it_cannot_reproduce():
+    """A literal spelt with escapes write-back would not reproduce, or with a comment between
+    its parts, is left alone; a non-ASCII line before a literal does not shift its position."""
+    source = ('print("caf\\u00e9 open")\nprint("it\\\'s done")\nprint("é:", "ok done")\n'
+              'raise_it = False\nif raise_it:\n    raise ValueError("first part "  # why\n'
+              '                     "second part")\n')
+    cell = nbformat.v4.new_code_cell(source)
+    assert string_pieces(source) == ["é:", "ok done"]
+    out = i18n.translate_cell_source(cell, {"é:": "ê:", "ok done": "xong", "why": "vì sao"})
+    assert out == source.replace('"é:", "ok done"', '"ê:", "xong"').replace("# why", "# vì sao")
+    assert run_and_capture(out).splitlines()[-1] == "ê: xong"
+
+
 def test_a_translated_demo_cell_still_runs():
     source = ('import math\nvalues = [0.5, 0.25]\n'
               'for i, v in enumerate(values):\n    print(f"step {i}: loss {v:.3f}", "(ln 10 =", f"{math.log(10):.2f})")\n'
