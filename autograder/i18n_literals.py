@@ -17,12 +17,14 @@ placeholders, written exactly as in the source (`{loss:.3f}`, `{result['loss']:.
 its literal braces doubled (`{{`), so a translator may move the fields but not change them;
 `placeholders()` is what must match. Writing a translation back re-escapes it for the
 original quote and prefix and re-wraps a concatenation over as many parts as it had, at
-the break nearest to the same fraction of the text, keeping the source between the parts
-(newline and indentation) as it was: the English text comes back byte for byte.
+the word start nearest to the same fraction of the text, keeping the source between the
+parts (newline and indentation) as it was; the English comes back byte for byte (a literal
+spelt so that it would not is not extracted, see i18n.py).
 """
 from __future__ import annotations
 
 import ast
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -277,23 +279,24 @@ def _encode(part: Part, text: str, formatted: bool) -> str:
 
 
 def _breaks(text: str, literal: Literal) -> list[int]:
-    """Where to cut `text` into as many parts as the source had: at each part boundary's
-    fraction of the text, moved to the nearest word start (outside placeholders)."""
+    """Where to cut `text` into as many parts as the source had: the English where the
+    source cut it; a translation at each boundary's fraction of the text, moved to the
+    nearest word start outside placeholders (so every line but the last ends in a space)."""
     lengths = [part.length for part in literal.parts]
+    if text == literal.msgid:
+        return list(itertools.accumulate(lengths))[:-1]
     total = sum(lengths)
     if len(lengths) < 2 or not total:
         return []
     inside = set()
     for start, end in _field_spans(text) if literal.formatted else []:
         inside.update(range(start + 1, end))
-    starts = [p for p in range(1, len(text)) if p not in inside and text[p - 1].isspace() != text[p].isspace()]
+    starts = [p for p in range(1, len(text)) if p not in inside and text[p - 1].isspace() and not text[p].isspace()]
     cuts, done = [], 0
     for length in lengths[:-1]:
         done += length
         target = done * len(text) / total
-        # A word start is a good place to cut; a word end only where the source cut (its layout).
-        options = [p for p in starts if p > (cuts[-1] if cuts else 0)
-                   and (not text[p].isspace() or p == target)]
+        options = [p for p in starts if p > (cuts[-1] if cuts else 0)]
         if not options:
             break
         cuts.append(min(options, key=lambda p: abs(p - target)))

@@ -390,6 +390,7 @@ def test_a_concatenated_literal_is_one_message_rewrapped_over_as_many_lines():
     lines = out.split("\n")
     assert len(lines) == len(CONCATENATED.split("\n")) and lines[:2] == CONCATENATED.split("\n")[:2]
     assert all(line.startswith('        "') for line in lines[2:5]) and lines[4].endswith('") from None')
+    assert all(line.endswith(' "') for line in lines[2:4]), f"cut inside a word or before a space:\n{out}"
     widths = [len(line) for line in lines[2:5]]
     assert max(widths) - min(widths) < 40, f"unbalanced re-wrap:\n{out}"
     namespace = {}
