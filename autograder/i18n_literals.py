@@ -141,6 +141,8 @@ def segments(text: str, escapes: bool = False) -> list[tuple[str, str]] | None:
     while k < len(text):
         if escapes and text[k] == "\\":
             step = text.find("}", k) + 1 if text.startswith("\\N{", k) else k + 2
+            if step <= k:
+                return None
             run, k = run + text[k:step], step
         elif text.startswith(("{{", "}}"), k):
             run, k = run + text[k:k + 2], k + 2
