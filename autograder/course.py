@@ -77,12 +77,28 @@ class ReleaseSettings:
     student_package: str = ""
 
 
+class LocalizedText(str):
+    """A course.yaml text students read (an assignment's title): the English string, with
+    its translations. In course.yaml either a plain string or a mapping
+    `{en: Tensors, vi: Tensor}` (en required)."""
+
+    translations: dict[str, str]
+
+    def __new__(cls, english: str = "", translations: dict[str, str] | None = None):
+        text = super().__new__(cls, english)
+        text.translations = dict(translations or {})
+        return text
+
+    def in_language(self, language: str | None) -> str:
+        return self.translations.get(language or "en", str(self))
+
+
 @dataclass(frozen=True)
 class Assignment:
     id: str
     notebook: str
     points: float
-    title: str = ""
+    title: LocalizedText = LocalizedText("")
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,10 @@ class Course:
     @property
     def max_score(self) -> float:
         return float(sum(a.points for a in self.assignments))
+
+    def titles(self, language: str | None) -> dict[str, str]:
+        """{assignment id: title in `language`} (English where course.yaml gives none)."""
+        return {a.id: a.title.in_language(language) for a in self.assignments}
 
     def assignment(self, assignment_id: str) -> Assignment:
         for a in self.assignments:
@@ -201,7 +221,27 @@ class _Reader:
                 self.fail(node, f"{key}.{name}" if key else name, "is required")
         return cls(**values)
 
+    def localized_text(self, node, key: str) -> LocalizedText:
+        if isinstance(node, yaml.ScalarNode):
+            return LocalizedText(self.scalar(node, key, str))
+        languages = CHOICES["language"]
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, key, f"must be a string or a mapping of language to string "
+                                 f"({', '.join(languages)}), got a {_node_kind(node)}")
+        texts = {}
+        for key_node, value_node in node.value:
+            if key_node.value not in languages:
+                self.fail(key_node, f"{key}.{key_node.value}", f"unknown language (allowed: {', '.join(languages)})")
+            if key_node.value in texts:
+                self.fail(key_node, f"{key}.{key_node.value}", "appears twice")
+            texts[key_node.value] = self.scalar(value_node, f"{key}.{key_node.value}", str)
+        if "en" not in texts:
+            self.fail(node, f"{key}.en", "is required (the English text, the default)")
+        return LocalizedText(texts["en"], {k: v for k, v in texts.items() if k != "en"})
+
     def value(self, hint, node, key):
+        if hint is LocalizedText:
+            return self.localized_text(node, key)
         if dataclasses.is_dataclass(hint):
             return self.build(hint, node, key)
         if typing.get_origin(hint) is tuple:  # tuple[Assignment, ...]

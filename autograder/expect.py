@@ -7,10 +7,13 @@ produced it: "zeros_long(3, 4) returned dtype torch.float32; expected torch.int6
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Sequence
 
 import numpy as np
 import torch
+
+from autograder.localize import N_
 
 _DTYPE_ALIASES = {
     torch.int64: "torch.long", torch.float32: "torch.float", torch.float64: "torch.double",
@@ -42,22 +45,41 @@ def shape_text(shape: Sequence[int]) -> str:
 
 
 def describe(value: Any) -> str:
-    """A short account of what came back: type, and shape/dtype for arrays."""
-    if value is None:
+    """A short account of what came back: type, and shape/dtype for arrays. Each case is a
+    whole phrase of its own (one catalog entry), never assembled from English pieces."""
+    kind = _type_name(value)
+    if value is None or kind == "NoneType":  # a sandbox handle to None too: the student returned nothing
         return "None"
     if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {shape_text(value.shape)} and dtype {value.dtype}"
+        return N_(f"a tensor of shape {shape_text(value.shape)} and dtype {value.dtype}")
     if isinstance(value, np.ndarray):
-        return f"a NumPy array of shape {shape_text(value.shape)} and dtype {value.dtype}"
+        return N_(f"a NumPy array of shape {shape_text(value.shape)} and dtype {value.dtype}")
     if isinstance(value, bool):
-        return f"the bool {value}"
-    if isinstance(value, (int, float)):
-        return f"the {type(value).__name__} {value!r}"
+        return N_(f"the bool {value}")
+    if isinstance(value, int):
+        return N_(f"the int {value!r}")
+    if isinstance(value, float):
+        return N_(f"the float {value!r}")
     if isinstance(value, (list, tuple)):
-        return f"a {type(value).__name__} of {len(value)} item{'s' if len(value) != 1 else ''}"
+        kind, count = type(value).__name__, len(value)
+        if count == 1:
+            return N_(f"a {kind} of 1 item")
+        return N_(f"a {kind} of {count} items")
     if isinstance(value, str):
-        return f"the string {value[:60]!r}"
-    return f"a {type(value).__name__}"
+        text = repr(value[:60])
+        return N_(f"the string {text}")
+    return N_(f"a {kind}")
+
+
+def _type_name(value: Any) -> str:
+    """The type a student would name: for a sandbox handle, the type of the object it
+    stands for (a handle's class has a `remote_type` property: "builtins.NoneType"),
+    never "Handle"."""
+    remote = getattr(type(value), "remote_type", None)
+    if isinstance(remote, property):
+        with contextlib.suppress(Exception):
+            return str(remote.fget(value)).rpartition(".")[2]
+    return type(value).__name__
 
 
 def preview(values, limit: int = 6) -> str:

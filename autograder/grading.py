@@ -21,6 +21,7 @@ import torch
 
 import autograder
 from autograder.course import Course, CourseError, load_course
+from autograder.localize import N_
 from autograder.mapping import GradingError, map_files, student_files
 from autograder.plugin import GradingPlugin, SubmissionUnavailable, TestOutcome
 from autograder.report import AssignmentResult, LoadError, Report, TestResult
@@ -155,9 +156,11 @@ def open_in_process(source: str, assignment_id: str, filename: str = "<submissio
         with contextlib.redirect_stdout(io.StringIO()):
             namespace = namespace_from_source(source, filename)
     except SyntaxError as exc:
-        raise SubmissionUnavailable(f"the code has a syntax error at line {exc.lineno}: {exc.msg}") from None
+        line, problem = exc.lineno, exc.msg
+        raise SubmissionUnavailable(N_(f"the code has a syntax error at line {line}: {problem}")) from None
     except Exception as exc:  # student code raised at top level: the tests cannot use it
-        raise SubmissionUnavailable(f"the code raised while loading: {type(exc).__name__}: {exc}") from None
+        error = f"{type(exc).__name__}: {exc}"
+        raise SubmissionUnavailable(N_(f"the code raised while loading: {error}")) from None
     return InProcessSubmission(namespace, assignment_id)
 
 
@@ -185,15 +188,16 @@ class SubmissionOpener:
         path = self.files.get(assignment_id)
         if path is None:
             where = self.root if self.root.is_dir() else self.root.parent
-            message = (f"no file for {assignment_id} was found in {where} (expected a notebook named "
-                       f"like {assignment_id}.ipynb or with autograder.assignment metadata)")
+            message = N_(f"no file for {assignment_id} was found in {where} (expected a notebook named "
+                         f"like {assignment_id}.ipynb or with autograder.assignment metadata)")
             self.failures[assignment_id] = ("missing", message)
             raise SubmissionUnavailable(message)
         from autograder.load import load_code
         try:
             code = load_code(str(path))
         except Exception as exc:  # an unreadable notebook loses only its own assignment
-            message = f"could not read {path.name}: {exc}"
+            name, problem = path.name, exc
+            message = N_(f"could not read {name}: {problem}")
             self.failures[assignment_id] = ("unreadable", message)
             raise SubmissionUnavailable(message) from None
         try:
@@ -205,8 +209,8 @@ class SubmissionOpener:
             self.failures[assignment_id] = ("error", str(exc))
             raise
         except Exception as exc:
-            status = getattr(exc, "status", "error")
-            message = f"the sandbox for {path.name} did not start: {exc}"
+            status, name, problem = getattr(exc, "status", "error"), path.name, exc
+            message = N_(f"the sandbox for {name} did not start: {problem}")
             self.failures[assignment_id] = (status, message)
             raise SubmissionUnavailable(message, status) from None
         self.loaded[assignment_id] = sub
@@ -250,13 +254,14 @@ class SubmissionOpener:
         for err in errors[:MAX_LOAD_ERRORS]:
             result.load_errors.append(_explained(_load_error(err), path))
         if len(errors) > MAX_LOAD_ERRORS:
-            result.notes.append(f"{len(errors) - MAX_LOAD_ERRORS} more load errors not shown")
+            more = len(errors) - MAX_LOAD_ERRORS
+            result.notes.append(N_(f"{more} more load errors not shown"))
 
 
 def _explained(error: LoadError, path: Path | None) -> LoadError:
     """The load error in words a student can act on, where load_feedback knows better."""
     from autograder.load_feedback import explain_load_error
-    better = explain_load_error(error.message, error.where() or "a cell", _line_of(path, error))
+    better = explain_load_error(error.message, error.where() or N_("a cell"), _line_of(path, error))
     if better is None:
         return error
     return LoadError(message=better, cell=error.cell, line=error.line, kind=error.kind)
@@ -283,7 +288,8 @@ MAX_LOAD_ERRORS, MAX_LOAD_ERROR_CHARS = 20, 2000
 def _truncated(text: str) -> str:
     if len(text) <= MAX_LOAD_ERROR_CHARS:
         return text
-    return text[:MAX_LOAD_ERROR_CHARS] + f" ... ({len(text) - MAX_LOAD_ERROR_CHARS} more characters not shown)"
+    more = len(text) - MAX_LOAD_ERROR_CHARS
+    return text[:MAX_LOAD_ERROR_CHARS] + " ... " + N_(f"({more} more characters not shown)")
 
 
 def _load_error(err) -> LoadError:
@@ -387,8 +393,9 @@ def run_grade(args, course: Course) -> int:
                             seed=args.seed, assignments=args.assignment, require_cuda=args.require_cuda)
     except GradingError as exc:
         raise UsageError(str(exc)) from None
-    from autograder.i18n_feedback import localized_report
-    report = localized_report(report, getattr(args, "language", None) or course.language)
+    from autograder.localize import localized_report
+    language = getattr(args, "language", None) or course.language
+    report = localized_report(report, language, course.titles(language))
     text = write(report, args.format)
     if args.output:
         write_atomic(args.output, text)
@@ -412,17 +419,18 @@ def run_check(args, course: Course | None) -> int:
         source = student_source(load_code(str(path)))
     except Exception as exc:
         raise UsageError(f"could not read {path.name}: {exc}") from None
+    from autograder.localize import notebook_language, translator
+    # --language, else the notebook's own (a vi release says so in its metadata), else English.
+    language = getattr(args, "language", None) or notebook_language(path)
     try:
         submission = open_in_process(source, assignment_id, filename=str(path))
     except SubmissionUnavailable as exc:
-        print(f"Your code in {path.name} could not run, so no check ran: {exc}")
+        name, problem = path.name, str(exc)
+        print(translator(language)(N_(f"Your code in {name} could not run, so no check ran: {problem}")))
         return 0
     # The self-check's own seed, as in the notebook: the same checks wherever they run.
     outcomes = run_visible(assignment_id, submission, device=resolve_device("auto"))
-    from autograder import i18n_feedback
-    language = i18n_feedback.feedback_language(args, path)
-    print(i18n_feedback.localize_lines(
-        format_results(assignment_id, i18n_feedback.localized_outcomes(outcomes, language)), language))
+    print(format_results(assignment_id, outcomes, language=language))
     return 0
 
 

@@ -1,49 +1,52 @@
-"""Student feedback in the course's language, through the same gettext machinery as the
-notebooks (autograder/locale/<language>.po).
+"""The feedback catalog: every student-facing message of the kit, extracted from source.
 
-Feedback is composed at run time: a test's message is an f-string such as
-f"{what} returned values other than 1", whose `what` is itself an f-string from the test,
-and the expect.py helpers wrap both in their own sentences. The catalog therefore holds
-*templates*, read from the source of the tests and helpers, with their placeholders named
-after the code that fills them ("{what} returned values other than 1"). A finished
-message is translated by matching it against the templates and translating what each
-placeholder captured the same way, so nested fragments come out translated too. A test
-name is the first line of the test's docstring, a plain message.
+Run time translation lives in autograder/localize.py (shipped to students); this module
+is the staff side: it reads the hidden and visible tests, expect.py and every kit module
+for student-facing text, merges it into autograder/locale/<language>.po (Babel), reports
+coverage, and compiles the part of the catalog a student's self-check needs (entries
+from shipped files only: never a hidden test's name or message) for the student package.
 
-Nothing here changes ids, categories, scores or statuses: `localize_report` rewrites only
-the human text of a report dict and records its "language". Whatever has no finished
-translation stays English.
+What counts as student-facing:
+* in test files: a test's name (the first line of its docstring), assertion messages,
+  the text arguments of expect.py's helpers and pytest's skip/fail, and messages built
+  ahead of their check (`untracked = f"..."`);
+* everywhere in the package: the argument of `N_(...)` (localize.N_), the marker kit code
+  puts on every sentence a student may read (faults, load errors, the report's frame,
+  the self-check's summary).
+An f-string becomes a template whose placeholders are named after the code that fills
+them ("{what} returned {describe(value)}; expected a torch.Tensor").
 """
 from __future__ import annotations
 
 import ast
-import copy
+import json
 import re
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 from autograder import i18n
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 LOCALE_DIR = PACKAGE_DIR / "locale"
-# Calls whose string arguments are student-facing text (expect.py helpers, pytest's own).
-FEEDBACK_CALLS = re.compile(r"^(check|fail|skip|xfail|expect_\w+|heading)$")
+# Calls whose string arguments are student-facing text in tests (expect.py helpers, pytest's own).
+FEEDBACK_CALLS = re.compile(r"^(check|fail|skip|xfail|expect_\w+)$")
 FEEDBACK_KEYWORDS = {"what", "hint", "message", "reason", "msg"}
-MAX_DEPTH = 4
+MARKER = "N_"  # localize.N_: kit text a student may read
+
+
+def test_sources() -> list[Path]:
+    """Hidden and visible test files and expect.py: read with the test heuristics above."""
+    files = sorted((PACKAGE_DIR / "tests_hidden").glob("test_*.py"))
+    files += sorted((PACKAGE_DIR / "selfcheck" / "tests").rglob("test_*.py"))
+    return files + [PACKAGE_DIR / "expect.py"]
 
 
 def feedback_sources() -> list[Path]:
-    """Every file whose strings reach a student: hidden and visible tests and the helpers."""
-    files = sorted((PACKAGE_DIR / "tests_hidden").glob("test_*.py"))
-    files += sorted((PACKAGE_DIR / "selfcheck" / "tests").rglob("test_*.py"))
-    return files + [PACKAGE_DIR / "expect.py", *HEADING_SOURCES]
-
-
-# Report headings and self-check summaries: their strings are wrapped in `heading(...)`
-# (writers/text.py) or formatted by selfcheck/runner.py, whose output is translated line by line.
-HEADING_SOURCES = (PACKAGE_DIR / "writers" / "text.py", PACKAGE_DIR / "selfcheck" / "runner.py")
+    """Every file whose strings reach a student: the tests and every kit module (N_ text)."""
+    tests = test_sources()
+    kit = sorted(p for p in PACKAGE_DIR.rglob("*.py") if p not in tests and "__pycache__" not in p.parts)
+    return tests + kit
 
 
 @dataclass
@@ -75,36 +78,48 @@ def _worth_translating(template: str) -> bool:
 
 def extract(paths: list[Path] | None = None) -> Extracted:
     found = Extracted()
+    tests = set(test_sources())
     for path in paths or feedback_sources():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         where = str(path.relative_to(PACKAGE_DIR))
         for node in ast.walk(tree):
-            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
-                doc = ast.get_docstring(node)
-                if doc:
-                    found.names.setdefault(doc.strip().splitlines()[0].strip(), []).append((where, node.lineno))
-            candidates = []
-            if isinstance(node, ast.Assert) and node.msg is not None:
-                candidates.append(node.msg)
-            elif isinstance(node, ast.Call):
-                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
-                if FEEDBACK_CALLS.match(name or ""):
-                    candidates += node.args + [k.value for k in node.keywords if k.arg in FEEDBACK_KEYWORDS]
-            if path.name == "runner.py" and isinstance(node, (ast.Call, ast.Return)) and not candidates:
-                # format_results builds its lines with lines.append(f"...") and returns f"..."
-                args = node.args if isinstance(node, ast.Call) else [node.value]
-                candidates += [a for a in args if isinstance(a, (ast.JoinedStr, ast.Constant))]
-            if isinstance(node, ast.Assign) and isinstance(node.value, (ast.JoinedStr, ast.Constant)):
-                # Messages built ahead of their check (untracked = f"..."; check(c, untracked)).
-                candidates.append(node.value)
-            elif path.name == "runner.py" and isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
-                candidates += node.value.elts
-            for candidate in candidates:
+            # Marked text is student-facing by the author's word; test text by a guess
+            # (assertion messages, helper arguments), so it must read like prose.
+            candidates = [(c, True) for c in _marked(node)]
+            if path in tests:
+                candidates += [(c, False) for c in _test_feedback(node, found, where)]
+            for candidate, marked in candidates:
                 for part in ([candidate.body, candidate.orelse] if isinstance(candidate, ast.IfExp) else [candidate]):
                     template = (_template(part) or "").lstrip(" ")  # indentation is layout, not text
-                    if template and _worth_translating(template):
+                    if template and (marked or _worth_translating(template)):
                         found.templates.setdefault(template, []).append((where, part.lineno))
     return found
+
+
+def _marked(node) -> list:
+    """The argument of an N_(...) call."""
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == MARKER and node.args:
+        return [node.args[0]]
+    return []
+
+
+def _test_feedback(node, found: Extracted, where: str) -> list:
+    """A test file's student-facing text: names, assertion messages, helper arguments."""
+    if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+        doc = ast.get_docstring(node)
+        if doc:
+            found.names.setdefault(doc.strip().splitlines()[0].strip(), []).append((where, node.lineno))
+    candidates = []
+    if isinstance(node, ast.Assert) and node.msg is not None:
+        candidates.append(node.msg)
+    elif isinstance(node, ast.Call):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if FEEDBACK_CALLS.match(name or ""):
+            candidates += node.args + [k.value for k in node.keywords if k.arg in FEEDBACK_KEYWORDS]
+    if isinstance(node, ast.Assign) and isinstance(node.value, (ast.JoinedStr, ast.Constant)):
+        # Messages built ahead of their check (untracked = f"..."; check(c, untracked)).
+        candidates.append(node.value)
+    return candidates
 
 
 def messages() -> list[i18n.Message]:
@@ -120,127 +135,30 @@ def catalog_path(language: str) -> Path:
     return LOCALE_DIR / f"{language}.po"
 
 
-# ---- translating finished text ----
+# ---- the student package's catalog ----
 
-class Translator:
-    """Translates finished feedback text with a catalog's templates (English fallback)."""
-
-    def __init__(self, translations: dict[str, str]):
-        self.exact = {k.replace("{{", "{").replace("}}", "}"): v.replace("{{", "{").replace("}}", "}")
-                      for k, v in translations.items() if not re.search(r"(?<!\{)\{[^{}]+\}(?!\})", k)}
-        self.patterns = []
-        for msgid, msgstr in translations.items():
-            fields = re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", msgid)
-            if not fields or set(re.findall(r"(?<!\{)\{([^{}]+)\}(?!\})", msgstr)) != set(fields):
-                continue
-            pieces = re.split(r"(?<!\{)\{[^{}]+\}(?!\})", msgid)
-            regex = "(.+?)".join(re.escape(p.replace("{{", "{").replace("}}", "}")) for p in pieces)
-            literal = sum(len(p) for p in pieces)
-            self.patterns.append((literal, re.compile(regex + r"\Z", re.S), fields, msgstr))
-        self.patterns.sort(key=lambda p: -p[0])  # the most specific template first
-
-    def __call__(self, text: str, depth: int = 0) -> str:
-        if not text or depth > MAX_DEPTH:
-            return text
-        if text in self.exact:
-            return self.exact[text]
-        # expect.py appends a hint as message + ". " + hint: translate the two halves, else
-        # a template's last placeholder would swallow the hint untranslated.
-        for cut in [m.start() for m in re.finditer(r"\. ", text)][::-1]:
-            hint = text[cut + 2:]
-            translated_hint = self(hint, depth + 1)
-            if translated_hint != hint:
-                return self(text[:cut], depth + 1) + ". " + translated_hint
-        return self._template(text, depth)
-
-    def _template(self, text: str, depth: int) -> str:
-        for _, pattern, fields, msgstr in self.patterns:
-            match = pattern.match(text)
-            if match:
-                values = {}
-                for name, value in zip(fields, match.groups()):
-                    values.setdefault(name, self(value, depth + 1))
-                return re.sub(r"(?<!\{)\{([^{}]+)\}(?!\})", lambda m: values[m.group(1)], msgstr) \
-                    .replace("{{", "{").replace("}}", "}")
-        return text
+def student_catalog(language: str, shipped: list[str]) -> dict[str, str]:
+    """The finished entries a student's self-check can meet: those extracted from at least
+    one shipped file (`shipped`: paths relative to the package). A hidden test's name or
+    message is never among them unless a shipped file says the same words."""
+    path = catalog_path(language)
+    if not path.is_file():
+        return {}
+    done = i18n.translations_of(i18n.read_catalog(path))
+    wanted = set(shipped)
+    return {m.msgid: done[m.msgid] for m in messages()
+            if m.msgid in done and any(where in wanted for where, _ in m.locations)}
 
 
-@lru_cache(maxsize=4)
-def translator(language: str) -> Translator:
-    if i18n.check_language(language) == i18n.SOURCE_LANGUAGE or not catalog_path(language).is_file():
-        return Translator({})
-    return Translator(i18n.translations_of(i18n.read_catalog(catalog_path(language))))
-
-
-def localize_report(data: dict, language: str) -> dict:
-    """A copy of a report dict (Report.to_dict()) with test names and messages in
-    `language` and a top-level "language"; ids, categories, scores and statuses unchanged."""
-    translate = translator(language)
-    out = copy.deepcopy(data)
-    out["language"] = language
-    for assignment in out.get("assignments", []):
-        for test in assignment.get("tests", []):
-            test["name"] = translate(test.get("name", ""))
-            test["message"] = translate(test.get("message", ""))
+def compiled_student_catalogs(shipped: list[str]) -> dict[str, bytes]:
+    """{"locale/<language>.json": bytes} for every language with a feedback catalog:
+    sorted JSON, so the same catalog gives the same bytes (and the same wheel)."""
+    out = {}
+    for po in sorted(LOCALE_DIR.glob("*.po")):
+        entries = student_catalog(po.stem, shipped)
+        out[f"locale/{po.stem}.json"] = (json.dumps(entries, ensure_ascii=False, sort_keys=True, indent=0)
+                                         + "\n").encode("utf-8")
     return out
-
-
-def localized_report(report, language: str):
-    """A copy of a Report in `language` (names, messages; `report.language` set)."""
-    if i18n.check_language(language) == i18n.SOURCE_LANGUAGE:
-        return report
-    translate = translator(language)
-    out = copy.deepcopy(report)
-    out.language = language
-    for _, test in out.tests():
-        test.name, test.message = translate(test.name), translate(test.message or "")
-    return out
-
-
-def localized_outcomes(outcomes: list, language: str) -> list:
-    """Self-check outcomes (plugin.TestOutcome) with names and messages in `language`.
-    A stub's message stays as it is: format_results recognises it by its English prefix
-    and prints its own (translated) line instead."""
-    from autograder.selfcheck.runner import is_not_written
-    translate = translator(language)
-    out = []
-    for outcome in outcomes:
-        outcome = copy.copy(outcome)
-        outcome.name = translate(outcome.name)
-        if not is_not_written(outcome):
-            outcome.message = translate(outcome.message or "")
-        out.append(outcome)
-    return out
-
-
-def feedback_language(args, notebook: Path) -> str:
-    """`autograder check`'s language: --language, else the notebook's own (a vi release
-    notebook says metadata.autograder.language = "vi"), else English."""
-    if getattr(args, "language", None):
-        return i18n.check_language(args.language)
-    if notebook.suffix == ".ipynb":
-        try:
-            import json
-            meta = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("autograder", {})
-            if meta.get("language") in i18n.LANGUAGES:
-                return meta["language"]
-        except (OSError, ValueError, AttributeError):
-            pass  # an unreadable notebook fails later with its own clear message
-    return i18n.SOURCE_LANGUAGE
-
-
-def localize_lines(text: str, language: str) -> str:
-    """Grader-written text (self-check summary) in `language`, line by line, leading
-    spaces kept; multi-line catalog entries (the hidden-tests reminder) first."""
-    translate = translator(language)
-    for english, translated in translate.exact.items():
-        if "\n" in english and english in text:
-            text = text.replace(english, translated)
-    lines = []
-    for line in text.split("\n"):
-        stripped = line.lstrip(" ")
-        lines.append(line[:len(line) - len(stripped)] + translate(stripped) if stripped else line)
-    return "\n".join(lines)
 
 
 def status(language: str) -> i18n.CatalogStatus:

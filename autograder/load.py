@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.localize import N_
+
 SKIPPED_TAGS = frozenset({"demo", "selfcheck"})
 
 # `%time x`, `%%capture`, `!pip install`, `files = !ls`, `x = %pwd`, `obj?`, `??obj`.
@@ -23,6 +25,20 @@ _LINE_MAGIC = re.compile(r"^\s*%{1,2}[A-Za-z_]")
 _SHELL_ESCAPE = re.compile(r"^\s*!(?!=)")
 _ASSIGNED_ESCAPE = re.compile(r"^\s*[A-Za-z_][\w.]*(\s*,\s*[A-Za-z_][\w.]*)*\s*=\s*[!%](?!=)")
 _HELP = re.compile(r"^\s*(\?{1,2}[A-Za-z_][\w.]*|[A-Za-z_][\w.]*(\(\))?\?{1,2})\s*$")
+
+
+def cell_label(index: int) -> str:
+    """How feedback names a notebook cell ("cell 4"): tracebacks, load errors, hints."""
+    return N_(f"cell {index}")
+
+
+def where_in_notebook(cell: int | None, line: int | None) -> str:
+    """"cell 4, line 2" (either part may be unknown; "" when both are)."""
+    if cell is not None and line is not None:
+        return N_(f"cell {cell}, line {line}")
+    if cell is not None:
+        return cell_label(cell)
+    return N_(f"line {line}") if line is not None else ""
 
 
 class LoadError(Exception):
@@ -36,7 +52,7 @@ class CodeCell:
 
     @property
     def label(self) -> str:
-        return f"cell {self.index}"
+        return cell_label(self.index)
 
 
 @dataclass(frozen=True)
@@ -50,8 +66,7 @@ class LoadIssue:
     kind: str = "error"
 
     def __str__(self) -> str:
-        where = f"cell {self.cell}" + (f", line {self.line}" if self.line else "")
-        return f"{where}: {self.message}"
+        return f"{where_in_notebook(self.cell, self.line)}: {self.message}"
 
 
 @dataclass
@@ -71,7 +86,7 @@ class StudentCode:
 
     def label(self, cell_index: int) -> str:
         """How a traceback names the cell: "cell 4" in a notebook, the file name for a .py."""
-        return f"cell {cell_index}" if self.is_notebook else self.path.name
+        return cell_label(cell_index) if self.is_notebook else self.path.name
 
     @classmethod
     def from_source(cls, source: str, path: str | Path = "submission.py") -> "StudentCode":
@@ -86,14 +101,15 @@ class StudentCode:
 def load_code(path: str | Path) -> StudentCode:
     path = Path(path)
     if not path.is_file():
-        raise LoadError(f"cannot read {path}: no such file")
+        raise LoadError(N_(f"cannot read {path}: no such file"))
     if path.suffix == ".py":
         try:
             return StudentCode(path, [CodeCell(1, path.read_text(encoding="utf-8"))])
         except (OSError, UnicodeDecodeError) as exc:
-            raise LoadError(f"cannot read {path}: {_one_line(exc)}") from None
+            problem = _one_line(exc)
+            raise LoadError(N_(f"cannot read {path}: {problem}")) from None
     if path.suffix != ".ipynb":
-        raise LoadError(f"cannot read {path}: expected a .ipynb notebook or a .py file")
+        raise LoadError(N_(f"cannot read {path}: expected a .ipynb notebook or a .py file"))
     return _load_notebook(path)
 
 
@@ -107,8 +123,8 @@ def _notebook_json(path: Path) -> tuple[list, dict]:
     if isinstance(data, dict) and data.get("nbformat") == 4:
         cells, metadata = data.get("cells"), data.get("metadata") or {}
         if not isinstance(cells, list) or not isinstance(metadata, dict):
-            raise ValueError("its 'cells' is not a list of cells" if not isinstance(cells, list)
-                             else "its 'metadata' is not a mapping")
+            raise ValueError(N_("its 'cells' is not a list of cells") if not isinstance(cells, list)
+                             else N_("its 'metadata' is not a mapping"))
         return cells, metadata
     import nbformat  # older formats only
     notebook = nbformat.read(str(path), as_version=4)
@@ -119,7 +135,8 @@ def _load_notebook(path: Path) -> StudentCode:
     try:
         raw_cells, metadata = _notebook_json(path)
     except Exception as exc:  # json and nbformat raise many types for a corrupt file
-        raise LoadError(f"cannot read notebook {path}: {_one_line(exc)}") from None
+        problem = _one_line(exc)
+        raise LoadError(N_(f"cannot read notebook {path}: {problem}")) from None
     cells = []
     for index, cell in enumerate(raw_cells, 1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
@@ -166,5 +183,7 @@ def strip_ipython(source: str) -> str:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The exception's first line, named by its type: its words are Python's or a
+    library's, quoted as they are in every language."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import re
 
+from autograder.localize import N_
+
 DEMO_DATA_MARKERS = ("autograder.data", "autograder/data", "demo_loaders", "SyntheticCIFAR10",
                      "synthetic-cifar10", ".cache/autograder")
-TAG_HOWTO = ("tag the cell `demo` so grading skips it (Jupyter: View > Cell Toolbar > Tags, or "
-             "JupyterLab's property inspector; on Colab, edit the notebook metadata)")
-_STOPPED_AT = re.compile(r"\(stopped in (?P<where>[^)]*)\)")
+TAG_HOWTO = N_("tag the cell `demo` so grading skips it (Jupyter: View > Cell Toolbar > Tags, or "
+                "JupyterLab's property inspector; on Colab, edit the notebook metadata)")
+_STOPPED_AT = re.compile(r"\(stopped in (?P<label>[^)]*?), line (?P<line>\d+)(?:, in [^)]*)?\)")
 
 
 def uses_demo_data(message: str, line_source: str = "") -> bool:
@@ -34,15 +36,23 @@ def explain_load_error(message: str, where: str, line_source: str = "") -> str |
         return None
     if not uses_demo_data(message, line_source):
         return None
-    return (f"demo data is not available at grading: {where} loads it"
-            f"{f' (`{line_source.strip()}`)' if line_source.strip() else ''}; {TAG_HOWTO}. "
-            f"Your exercises get their data as arguments, so they do not need it.")
+    how, code = TAG_HOWTO, line_source.strip()
+    if code:
+        return N_(f"demo data is not available at grading: {where} loads it (`{code}`); {how}. "
+                  f"Your exercises get their data as arguments, so they do not need it.")
+    return N_(f"demo data is not available at grading: {where} loads it; {how}. "
+              f"Your exercises get their data as arguments, so they do not need it.")
 
 
 def explain_load_timeout(message: str) -> str:
     """The note for code that used the submission's time while loading (before any test)."""
     stopped = _STOPPED_AT.search(message)
-    where = stopped.group("where").removesuffix(", in <module>") if stopped else "a cell that runs at grading"
-    return (f"your code did not finish loading: {where} was still running when the time limit "
-            f"ran out (a loop that never ends, or a long run outside a demo cell). Every test "
-            f"needs your code loaded, so none could run. Fix the loop, or {TAG_HOWTO}.")
+    if stopped:
+        label, line = stopped.group("label"), stopped.group("line")
+        where = N_(f"{label}, line {line}")
+    else:
+        where = N_("a cell that runs at grading")
+    how = TAG_HOWTO
+    return N_(f"your code did not finish loading: {where} was still running when the time limit "
+              f"ran out (a loop that never ends, or a long run outside a demo cell). Every test "
+              f"needs your code loaded, so none could run. Fix the loop, or {how}.")

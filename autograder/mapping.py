@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from autograder.course import Course
+from autograder.localize import N_
 
 STUDENT_SUFFIXES = (".ipynb", ".py")
 # Editors, Jupyter, git and Python leave these next to real work; they are never graded.
@@ -81,7 +82,8 @@ def map_files(path: Path, course: Course, wanted: list[str] | None) -> tuple[dic
         meta = notebook_assignment(file) if file.suffix == ".ipynb" else None
         aid = meta or _name_match(file, course, path)
         if aid is None or (meta and not any(a.id == meta for a in course.assignments)):
-            notes.append(f"ignored {file.relative_to(path)}: not mapped to an assignment")
+            ignored = file.relative_to(path)
+            notes.append(N_(f"ignored {ignored}: not mapped to an assignment"))
             continue
         # Preference: metadata over name, notebooks over .py, then the shortest path.
         rank = (0 if meta else 2) + (0 if file.suffix == ".ipynb" else 1)
@@ -90,9 +92,10 @@ def map_files(path: Path, course: Course, wanted: list[str] | None) -> tuple[dic
     for aid, files in candidates.items():
         files.sort(key=lambda rf: (rf[0], len(rf[1].parts), str(rf[1])))
         chosen[aid] = files[0][1]
+        graded = chosen[aid].relative_to(path)
         for _, other in files[1:]:
-            notes.append(f"ignored {other.relative_to(path)}: {chosen[aid].relative_to(path)} "
-                         f"was graded for {aid}")
+            ignored = other.relative_to(path)
+            notes.append(N_(f"ignored {ignored}: {graded} was graded for {aid}"))
     if wanted:
         chosen = {a: p for a, p in chosen.items() if a in wanted}
     return chosen, notes

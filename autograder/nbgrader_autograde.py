@@ -28,6 +28,7 @@ import nbformat
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
+from autograder.localize import N_
 from autograder.nbgrader_cell import ExerciseGrade, grade_exercises, render, scrub
 from autograder.nbgrader_course import GRADE_CELL_PREFIX, grade_cell_position
 from autograder.nbgrader_exercises import exercise_of
@@ -99,8 +100,8 @@ class GradeInSandbox(NbGraderPreprocessor):
             if grade is None:
                 continue
             if exercise in restored:
-                grade.notes.insert(0, "This grade cell was missing from your notebook; it was put back.")
-            text = scrub(render(grade, solution_cells.get(exercise)), roots)
+                grade.notes.insert(0, N_("This grade cell was missing from your notebook; it was put back."))
+            text = scrub(render(grade, solution_cells.get(exercise), course.language), roots)
             write_result(cell, text, grade.score)
         total = sum(g.score for g in grades.values())
         self.log.info("%s/%s: %g of %g points (kit: %g of %g) in %.1f s, graded in the sandbox",
@@ -182,15 +183,15 @@ class GradeInSandbox(NbGraderPreprocessor):
         """Notebook-level problems go to the exercise whose cell they name, else the first."""
         first = next(iter(grades.values()))
         if result.status != "graded":
-            first.notes.append(f"your notebook could not be graded ({result.status}); every check scores 0")
+            status = result.status
+            first.notes.append(N_(f"your notebook could not be graded ({status}); every check scores 0"))
         for note in result.notes:
             first.notes.append(note)
         by_cell = {cell: grades[e] for e, cell in solution_cells.items() if e in grades}
         for err in result.load_errors:
-            where = ", ".join(p for p in (f"cell {err.cell}" if err.cell else "",
-                                           f"line {err.line}" if err.line else "") if p)
-            text = f"while running your notebook ({where}): {err.message}" if where else \
-                f"while running your notebook: {err.message}"
+            where, message = err.where(), err.message
+            text = N_(f"while running your notebook ({where}): {message}") if where else \
+                N_(f"while running your notebook: {message}")
             by_cell.get(err.cell, first).notes.append(text)
 
 

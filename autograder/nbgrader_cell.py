@@ -21,10 +21,11 @@ import re
 import textwrap
 from dataclasses import dataclass, field
 
+from autograder.localize import N_, translator
 from autograder.report import AssignmentResult, TestResult
 
 WIDTH = 78
-STATUS_MARK = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+STATUS_MARK = {"passed": N_("PASS"), "failed": N_("FAIL"), "skipped": N_("SKIP")}
 NOT_WRITTEN = "not written yet"
 # Absolute paths under the usual top-level folders: the grader's machine layout is no
 # business of the student's (temporary folders, the instructor's home, the venv).
@@ -48,7 +49,7 @@ class ExerciseGrade:
     @property
     def not_written(self) -> bool:
         graded = [t for t in self.tests if t.max_score > 0]
-        return bool(graded) and all(t.message.startswith(NOT_WRITTEN) for t in graded)
+        return bool(graded) and all(t.message.startswith(NOT_WRITTEN) for t in graded)  # English: translated at render
 
 
 def clamp_score(value, points) -> float:
@@ -82,30 +83,39 @@ def grade_exercises(result: AssignmentResult, cell_points: dict[str, float], exe
     return grades
 
 
-def render(grade: ExerciseGrade, solution_cell: int | None = None) -> str:
-    """The student-facing text of one grade cell, wrapped to WIDTH columns."""
-    unit = "point" if grade.points == 1 else "points"
-    lines = [f"{grade.exercise}: {grade.score:g} / {grade.points:g} {unit}"]
+def render(grade: ExerciseGrade, solution_cell: int | None = None, language: str | None = None) -> str:
+    """The student-facing text of one grade cell in `language` (the report's names and
+    messages arrive in English and are translated here), wrapped to WIDTH columns."""
+    tr = translator(language)
+    exercise, score, points = grade.exercise, f"{grade.score:g}", f"{grade.points:g}"
+    lines = [tr(N_(f"{exercise}: {score} / {points} point") if grade.points == 1
+                else N_(f"{exercise}: {score} / {points} points"))]
     for note in grade.notes:
-        lines += _wrap(note, "  ", "    ")
+        lines += _wrap(tr(note), "  ", "    ")
     if grade.not_written:
-        where = f" in cell {solution_cell}" if solution_cell else ""
-        lines += _wrap(f"{NOT_WRITTEN}: replace `raise NotImplementedError()`{where} with your code.", "  ", "  ")
+        cell = solution_cell
+        lines += _wrap(tr(N_(f"not written yet: replace `raise NotImplementedError()` in cell {cell} with your code.")
+                          if cell else N_("not written yet: replace `raise NotImplementedError()` with your code.")),
+                       "  ", "  ")
     else:
         for test in grade.tests:
             if test.max_score == 0 and test.status == "skipped":
                 continue  # an excluded CUDA check: said once, below
-            mark = STATUS_MARK.get(test.status, test.status.upper())
-            lines += _wrap(f"{mark:<5} {test.name} ({test.score:g}/{test.max_score:g})", "  ", "        ")
+            mark = tr(STATUS_MARK.get(test.status, test.status.upper()))
+            lines += _wrap(f"{mark:<5} {tr(test.name)} ({test.score:g}/{test.max_score:g})", "  ", "        ")
             if test.message and test.status != "passed":
-                for paragraph in scrub(test.message).splitlines():
+                for paragraph in scrub(tr(test.message)).splitlines():
                     lines += _wrap(paragraph, "        ", "          ") if paragraph.strip() else []
     if grade.excluded_points:
-        lines += _wrap(
-            f"{grade.excluded_points:g} {'point' if grade.excluded_points == 1 else 'points'} of CUDA-only checks "
-            f"could not run: this grader has no GPU (course policy devices.without_gpu: exclude). "
-            f"The gradebook's maximum is fixed, so these points are awarded in proportion to your "
-            f"score on the checks of this notebook that ran ({grade.share:.0%}).", "  ", "  ")
+        excluded, share = f"{grade.excluded_points:g}", f"{grade.share:.0%}"
+        lines += _wrap(tr(
+            N_(f"{excluded} point of CUDA-only checks could not run: this grader has no GPU (course policy "
+               f"devices.without_gpu: exclude). The gradebook's maximum is fixed, so this point is awarded in "
+               f"proportion to your score on the checks of this notebook that ran ({share}).")
+            if grade.excluded_points == 1 else
+            N_(f"{excluded} points of CUDA-only checks could not run: this grader has no GPU (course policy "
+               f"devices.without_gpu: exclude). The gradebook's maximum is fixed, so these points are awarded in "
+               f"proportion to your score on the checks of this notebook that ran ({share}).")), "  ", "  ")
     return "\n".join(lines)
 
 

@@ -32,6 +32,7 @@ from typing import Callable
 import pytest
 import torch
 
+from autograder.localize import N_
 from autograder.submission import StudentCodeError, Submission, SubmissionFault
 
 CATEGORIES = ("shape", "gradient", "accuracy", "device", "value", "behaviour")
@@ -126,19 +127,24 @@ def stable_seed(seed: int, test_id: str) -> int:
 def classify(exc: BaseException) -> tuple[str, str]:
     """(status, message) for an exception raised in a test's setup, call or teardown."""
     if isinstance(exc, pytest.skip.Exception):
-        return "skipped", exc.msg or "skipped"
+        return "skipped", exc.msg or N_("skipped")
     if isinstance(exc, StudentCodeError) and exc.exc_type == "NotImplementedError":
         # The release's stub: say what to do, not just the exception's name.
-        where = f"\n{exc.traceback_text}" if exc.traceback_text else ""
-        return exc.status, ("not written yet: the exercise still raises NotImplementedError; "
-                            "replace `raise NotImplementedError()` with your code" + where)
+        trace = exc.traceback_text
+        if trace:
+            return exc.status, N_(f"not written yet: the exercise still raises NotImplementedError; "
+                                  f"replace `raise NotImplementedError()` with your code\n{trace}")
+        return exc.status, N_("not written yet: the exercise still raises NotImplementedError; "
+                              "replace `raise NotImplementedError()` with your code")
     if isinstance(exc, SubmissionFault):
-        return exc.status, str(exc) or f"the submission's code failed ({exc.status})"
+        status = exc.status
+        return exc.status, str(exc) or N_(f"the submission's code failed ({status})")
     if isinstance(exc, AssertionError):
-        return "failed", str(exc) or "the check failed (the test gave no details)"
+        return "failed", str(exc) or N_("the check failed (the test gave no details)")
     if isinstance(exc, pytest.fail.Exception):
-        return "failed", exc.msg or "the check failed (the test gave no details)"
-    return "error", f"internal grader error: {type(exc).__name__}"
+        return "failed", exc.msg or N_("the check failed (the test gave no details)")
+    kind = type(exc).__name__
+    return "error", N_(f"internal grader error: {kind}")
 
 
 def _docstring_name(function) -> str:
@@ -301,7 +307,7 @@ class GradingPlugin:
             _forget_modules(files)
         for outcome in self.outcomes.values():
             if outcome.status == "pending":  # collected but never reached (e.g. interrupted)
-                outcome.status, outcome.message = "error", "the test did not run"
+                outcome.status, outcome.message = "error", N_("the test did not run")
         return list(self.outcomes.values())
 
     def close(self) -> None:
@@ -421,9 +427,13 @@ class GradingPlugin:
                 pytest.skip(self.cuda_policy_message())
 
     def cuda_policy_message(self) -> str:
-        verb = {"exclude": "excluded", "award": "awarded", "fail": "counted as failed"}[self.cuda_policy]
-        return (f"no CUDA device on this runner; {verb} by course policy "
-                f"(devices.without_gpu: {self.cuda_policy})")
+        # Whole sentences, one per policy, so each is one catalog entry in every language.
+        return {"exclude": N_("no CUDA device on this runner; excluded by course policy "
+                              "(devices.without_gpu: exclude)"),
+                "award": N_("no CUDA device on this runner; awarded by course policy "
+                            "(devices.without_gpu: award)"),
+                "fail": N_("no CUDA device on this runner; counted as failed by course policy "
+                           "(devices.without_gpu: fail)")}[self.cuda_policy]
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item, call):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import student_wheel
+from autograder import i18n_feedback, student_wheel
 from autograder.course import Assignment, Course, CourseError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -38,6 +38,7 @@ BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 # solution code, and the sandbox's file rules mirror it.
 STUDENT_MODULES = (
     "__init__.py",
+    "localize.py",
     "submission.py",
     "expect.py",
     "probes.py",
@@ -183,10 +184,21 @@ def released_text(course: Course, assignment: Assignment) -> str:
     return notebook_text(with_notebook_language(with_install_source(nb, student_package_source(course)), "en"))
 
 
+def student_package_files(tests: list[str]) -> dict[str, bytes]:
+    """The `autograder/...` files a student receives, in a bundle or in the wheel: the
+    student modules, the visible tests `tests` and the feedback catalogs compiled for
+    exactly those files (locale/<language>.json: a self-check in the notebook's language,
+    with no entry that only a hidden test uses)."""
+    files = student_wheel.package_files(STUDENT_MODULES, tests, PACKAGE_DIR)
+    for rel, data in i18n_feedback.compiled_student_catalogs([*STUDENT_MODULES, *tests]).items():
+        files[f"autograder/{rel}"] = data
+    return files
+
+
 def student_wheel_bytes(course: Course) -> bytes:
     """The student package (see student_wheel.py): every assignment's visible tests."""
     tests = [rel for a in course.assignments for rel in visible_test_paths(a.id)]
-    return student_wheel.build_wheel(student_wheel.package_files(STUDENT_MODULES, tests, PACKAGE_DIR))
+    return student_wheel.build_wheel(student_package_files(tests))
 
 
 def stale_assignments(course: Course) -> list[str]:
@@ -218,15 +230,7 @@ def bundle_files(course: Course, assignment: Assignment) -> dict[str, bytes]:
         student_wheel.wheel_name(): student_wheel_bytes(course),
         "requirements.txt": STUDENT_REQUIREMENTS.encode(),
     }
-    for module in STUDENT_MODULES:
-        source = PACKAGE_DIR / module
-        if source.is_file():
-            files[f"autograder/{module}"] = source.read_bytes()
-    tests = visible_test_paths(assignment.id)
-    if tests:
-        files["autograder/selfcheck/tests/__init__.py"] = b""
-    for rel in tests:
-        files[f"autograder/{rel}"] = (PACKAGE_DIR / rel).read_bytes()
+    files.update(student_package_files(visible_test_paths(assignment.id)))
     return files
 
 

@@ -73,12 +73,8 @@ class LoadError:
     kind: str = "error"
 
     def where(self) -> str:
-        parts = []
-        if self.cell is not None:
-            parts.append(f"cell {self.cell}")
-        if self.line is not None:
-            parts.append(f"line {self.line}")
-        return ", ".join(parts)
+        from autograder.load import where_in_notebook
+        return where_in_notebook(self.cell, self.line)
 
     def to_dict(self) -> dict:
         return {"message": self.message, "cell": self.cell, "line": self.line, "kind": self.kind}

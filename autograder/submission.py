@@ -42,6 +42,8 @@ from typing import Any, Iterator
 
 import torch
 
+from autograder.localize import N_
+
 # Attributes the sandbox sets on a tensor it copies back, recording what the original
 # tensor was in the student's process.
 REMOTE_DEVICE = "_autograder_device"
@@ -71,8 +73,8 @@ class MissingName(StudentCodeError):
     """The submission does not define a name the test needs."""
 
     def __init__(self, name: str):
-        super().__init__(f"`{name}` is not defined in the submission; keep the exercise's "
-                         f"name and signature", "NameError")
+        super().__init__(N_(f"`{name}` is not defined in the submission; keep the exercise's "
+                            f"name and signature"), "NameError")
         self.name = name
 
 
@@ -101,9 +103,9 @@ class TamperDetected(SubmissionFault):
     @classmethod
     def of(cls, changed: list) -> "TamperDetected":
         what = ", ".join(str(c)[:80] for c in list(changed)[:3]) or "unknown"
-        return cls(f"the submission modified the grader's code running in its process ({what}); this "
-                   f"test and the later ones of this assignment score 0, and the attempt is flagged "
-                   f"for your instructor. Remove the code that changes autograder objects")
+        return cls(N_(f"the submission modified the grader's code running in its process ({what}); this "
+                      f"test and the later ones of this assignment score 0, and the attempt is flagged "
+                      f"for your instructor. Remove the code that changes autograder objects"))
 
 
 class Submission(ABC):

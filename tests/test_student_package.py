@@ -109,6 +109,8 @@ def test_the_wheel_holds_only_the_student_surface(release, course):
     expected = {f"autograder/{m}" for m in STUDENT_MODULES} | {"autograder/selfcheck/tests/__init__.py"}
     for a in course.assignments:
         expected |= {f"autograder/selfcheck/tests/test_{a.id}.py", f"autograder/selfcheck/tests/unscored/test_{a.id}.py"}
+    # the feedback catalogs, compiled for these files only (see the next test)
+    expected |= {f"autograder/locale/{po.stem}.json" for po in (REPO / "autograder" / "locale").glob("*.po")}
     assert code == expected
     assert all(name in record for name in code) and "Name: pytorch-course-selfcheck" in metadata
     # Every bundle carries the same wheel next to its notebook, and its README says how to use it on Colab.
@@ -116,6 +118,25 @@ def test_the_wheel_holds_only_the_student_surface(release, course):
     assert files[student_wheel.wheel_name()] == (release / student_wheel.wheel_name()).read_bytes()
     readme = files["README.md"].decode()
     assert "Google Colab" in readme and student_wheel.wheel_name() in readme and "Files panel" in readme
+
+
+def test_the_compiled_catalog_holds_the_self_check_and_nothing_hidden(release):
+    """The wheel's catalog translates what a self-check prints (visible test names, the
+    summary, expect.py's sentences) and holds no entry that only a hidden test uses: a
+    hidden test's name or message in Vietnamese would give the hidden test away."""
+    import json
+
+    from autograder import i18n_feedback
+    with zipfile.ZipFile(release / student_wheel.wheel_name()) as wheel:
+        shipped = json.loads(wheel.read("autograder/locale/vi.json"))
+    hidden_only = [m.msgid for m in i18n_feedback.messages()
+                   if all(where.startswith("tests_hidden/") for where, _ in m.locations)]
+    visible = [m.msgid for m in i18n_feedback.messages()
+               if any(where.startswith("selfcheck/tests/") for where, _ in m.locations)]
+    assert len(hidden_only) > 100 and len(visible) > 50, "the catalog's locations say too little: vacuous"
+    assert not set(hidden_only) & set(shipped), sorted(set(hidden_only) & set(shipped))[:5]
+    assert set(visible) <= set(shipped), sorted(set(visible) - set(shipped))[:5]
+    assert "Self-check for {scope}:" in shipped and "{what} returned {describe(value)}; expected a torch.Tensor" in shipped
 
 
 def test_the_install_source_comes_from_course_yaml(course):

@@ -24,6 +24,7 @@ import torch
 import torch.autograd
 import torch.autograd.graph
 
+from autograder.localize import N_
 from autograder.sandbox import integrity, wire
 
 # Student code may replace builtins (a grading trick that only hurts itself); the
@@ -61,9 +62,9 @@ class KitBlocker:
 
     def find_spec(self, name, path=None, target=None):
         if name == KIT_PACKAGE or name.startswith(KIT_PACKAGE + "."):
-            raise ModuleNotFoundError(f"the {KIT_PACKAGE} package cannot be imported by the submission while it "
-                              f"is graded; remove `import {name}` from graded cells (tag self-check "
-                              f"cells `selfcheck`)")
+            raise ModuleNotFoundError(N_(f"the autograder package cannot be imported by the submission while it "
+                                         f"is graded; remove `import {name}` from graded cells (tag self-check "
+                                         f"cells `selfcheck`)"))
         return None
 
 
@@ -200,8 +201,12 @@ class Server:
         return [f for f in traceback.extract_tb(tb) if f.filename in self.labels]
 
     def format_frames(self, frames) -> str:
-        return "\n".join(f"  {self.labels[f.filename]}, line {f.lineno}, in {f.name}"
+        return "\n".join("  " + self.frame_line(self.labels[f.filename], f.lineno, f.name)
                          + (f"\n    {f.line.strip()}" if f.line else "") for f in frames)
+
+    @staticmethod
+    def frame_line(label: str, line: int, function: str) -> str:
+        return N_(f"{label}, line {line}, in {function}")
 
     def student_error(self, exc: BaseException) -> dict:
         try:
@@ -217,8 +222,11 @@ class Server:
 
     def exit_error(self, exc: SystemExit) -> dict:
         frames = self.student_frames(exc.__traceback__)
-        where = f" at {self.labels[frames[-1].filename]}, line {frames[-1].lineno}" if frames else ""
-        return {"kind": "exit", "message": f"the student's code called sys.exit({exc.code!r}){where}"}
+        code = repr(exc.code)
+        if not frames:
+            return {"kind": "exit", "message": N_(f"the student's code called sys.exit({code})")}
+        label, line = self.labels[frames[-1].filename], frames[-1].lineno
+        return {"kind": "exit", "message": N_(f"the student's code called sys.exit({code}) at {label}, line {line}")}
 
     # -- requests ---------------------------------------------------------------------------
     def op_load(self, req, buffers):

@@ -14,11 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
+from autograder.localize import N_
 from autograder.sandbox import wire
 from autograder.sandbox.launcher import Deadline, Ended, Link, Template, new_link
 from autograder.submission import (MissingName, StudentCodeError, Submission, SubmissionCrashed,
                                    SubmissionFault, SubmissionMemoryError, SubmissionTimeout,
                                    TamperDetected, qualified_name)
+
+# What a student reads when a signal ends their process: one whole sentence per signal.
+KILLED_BY = {
+    "SIGSEGV": N_("the student's process was killed by signal SIGSEGV (segmentation fault)"),
+    "SIGBUS": N_("the student's process was killed by signal SIGBUS (bus error)"),
+    "SIGABRT": N_("the student's process was killed by signal SIGABRT (aborted)"),
+    "SIGKILL": N_("the student's process was killed by signal SIGKILL (killed; possibly out of memory)"),
+    "SIGFPE": N_("the student's process was killed by signal SIGFPE (arithmetic fault)"),
+}
 
 if TYPE_CHECKING:
     from autograder.course import Limits
@@ -195,15 +205,32 @@ class SandboxSubmission(Submission):
             copy.close()
             self.cpu_used = max(self.cpu_used, copy.cpu_used)
 
-    def _where(self) -> str:
-        return f" (stopped {self.stopped_at})" if self.stopped_at else ""
+    # Fault messages are whole sentences (one feedback catalog entry each, see
+    # autograder/localize.py); `where` is the sandbox's hint of the student's line.
+    def _submission_time_used_up(self) -> str:
+        limit, where = f"{self.limits.submission_timeout_s:g}", self.stopped_at
+        if where:
+            return N_(f"the submission's time limit of {limit} s is used up (stopped {where})")
+        return N_(f"the submission's time limit of {limit} s is used up")
+
+    def _cpu_time_used_up(self) -> str:
+        limit, where = f"{self.limits.cpu_time_s:g}", self.stopped_at
+        if where:
+            return N_(f"the student's code used up its {limit} s of CPU time (stopped {where})")
+        return N_(f"the student's code used up its {limit} s of CPU time")
+
+    def _call_too_long(self) -> str:
+        limit, where = f"{self.limits.test_timeout_s:g}", self.stopped_at
+        if where:
+            return N_(f"a call into the student's code took longer than {limit} s (stopped {where})")
+        return N_(f"a call into the student's code took longer than {limit} s")
 
     def _budget_used_up(self) -> str:
         """Why this submission may not start another sandbox ('' when it may)."""
         if self.submission_deadline is not None and time.monotonic() >= self.submission_deadline:
-            return f"the submission's time limit of {self.limits.submission_timeout_s:g} s is used up{self._where()}"
+            return self._submission_time_used_up()
         if self.cpu_used >= self.limits.cpu_time_s - 0.5:
-            return f"the student's code used up its {self.limits.cpu_time_s:g} s of CPU time{self._where()}"
+            return self._cpu_time_used_up()
         return ""
 
     def _close_link(self) -> None:
@@ -216,7 +243,7 @@ class SandboxSubmission(Submission):
     def close(self) -> None:
         self._close_link()
         if self._fault is None:
-            self._fault = SubmissionCrashed("the sandbox was closed")
+            self._fault = SubmissionCrashed(N_("the sandbox was closed"))
 
     @property
     def output(self) -> str:
@@ -237,14 +264,15 @@ class SandboxSubmission(Submission):
     def _ended_fault(self) -> SubmissionFault:
         link = self.link
         if link is None:
-            return SubmissionCrashed("the sandbox is closed")
+            return SubmissionCrashed(N_("the sandbox is closed"))
         if link.killed_for == "memory":
-            return SubmissionMemoryError(f"the student's code used more than {self.limits.memory_mb} MB "
-                                         "of memory and was stopped")
+            limit = self.limits.memory_mb
+            return SubmissionMemoryError(N_(f"the student's code used more than {limit} MB "
+                                            "of memory and was stopped"))
         end = link.exit or {}
         status, cpu = end.get("status"), float(end.get("cpu") or 0.0)
         if status is None:
-            return SubmissionCrashed("the sandbox process ended unexpectedly")
+            return SubmissionCrashed(N_("the sandbox process ended unexpectedly"))
         if os.WIFSIGNALED(status):
             import signal
             number = os.WTERMSIG(status)
@@ -253,26 +281,24 @@ class SandboxSubmission(Submission):
             except ValueError:
                 name = f"signal {number}"
             if number == signal.SIGXCPU or (number == signal.SIGKILL and cpu >= self.limits.cpu_time_s - 0.5):
-                return SubmissionTimeout(f"the student's code used up its {self.limits.cpu_time_s:g} s of CPU time")
-            what = {"SIGSEGV": " (segmentation fault)", "SIGBUS": " (bus error)", "SIGABRT": " (aborted)",
-                    "SIGKILL": " (killed; possibly out of memory)", "SIGFPE": " (arithmetic fault)"}.get(name, "")
-            return SubmissionCrashed(f"the student's process was killed by signal {name}{what}")
+                limit = f"{self.limits.cpu_time_s:g}"
+                return SubmissionTimeout(N_(f"the student's code used up its {limit} s of CPU time"))
+            return SubmissionCrashed(KILLED_BY.get(name) or N_(f"the student's process was killed by signal {name}"))
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else status
         if code == wire.BROKEN_LOOP_EXIT:
-            return SubmissionCrashed("the sandbox stopped answering because the student's code damaged "
-                                     "the interpreter (replaced builtins or closed its files)")
-        return SubmissionCrashed(f"the student's process exited with code {code} "
-                                 "(sys.exit or os._exit in the student's code)")
+            return SubmissionCrashed(N_("the sandbox stopped answering because the student's code damaged "
+                                        "the interpreter (replaced builtins or closed its files)"))
+        return SubmissionCrashed(N_(f"the student's process exited with code {code} "
+                                    "(sys.exit or os._exit in the student's code)"))
 
     def _check_alive(self) -> None:
         if self._fault is not None:
             fault = self._fault
-            raise type(fault)(f"the sandbox stopped after an earlier fault: {fault}")
+            raise type(fault)(N_(f"the sandbox stopped after an earlier fault: {fault}"))
         if self.link is None:
-            raise SubmissionCrashed("the sandbox is closed")
+            raise SubmissionCrashed(N_("the sandbox is closed"))
         if time.monotonic() >= self.life_deadline:
-            raise self._stop(SubmissionTimeout(
-                f"the submission's time limit of {self.limits.submission_timeout_s:g} s is used up{self._where()}"))
+            raise self._stop(SubmissionTimeout(self._submission_time_used_up()))
 
     # -- transport ---------------------------------------------------------------------------
     def _receive(self, deadline: float) -> dict:
@@ -282,11 +308,9 @@ class SandboxSubmission(Submission):
         except Deadline:
             self.stopped_at = self.link.stopped_where() or self.stopped_at
             if time.monotonic() >= self.life_deadline - 0.01:
-                fault = SubmissionTimeout(f"the submission's time limit of "
-                                          f"{self.limits.submission_timeout_s:g} s is used up{self._where()}")
+                fault = SubmissionTimeout(self._submission_time_used_up())
             else:
-                fault = SubmissionTimeout(f"a call into the student's code took longer than "
-                                          f"{self.limits.test_timeout_s:g} s{self._where()}")
+                fault = SubmissionTimeout(self._call_too_long())
             raise self._stop(fault) from None
         except Ended:
             raise self._stop(self._ended_fault()) from None
@@ -339,7 +363,7 @@ class SandboxSubmission(Submission):
             return SubmissionMemoryError(message)
         if kind == "student":
             trace = _text(error.get("traceback"))
-            text = message + (f"\nTraceback (the student's code, most recent call last):\n{trace}" if trace else "")
+            text = N_(f"{message}\nTraceback (the student's code, most recent call last):\n{trace}") if trace else message
             return StudentCodeError(text, _text(error.get("type"), 200) or "Exception", trace)
         return RuntimeError(f"sandbox request failed: {message}")
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from autograder.localize import N_, translator
 from autograder.plugin import GradingPlugin, TestOutcome
 from autograder.submission import Submission
 
@@ -21,8 +22,8 @@ TESTS_DIR = Path(__file__).resolve().parent / "tests"
 UNSCORED_DIR = TESTS_DIR / "unscored"
 # Self-check inputs use their own seed, so an answer tuned to them proves nothing at grading.
 SELF_CHECK_SEED = 0
-HIDDEN_REMINDER = ("Hidden tests also run when your work is graded: a green self-check is a "
-                   "good sign, not your final grade.")
+HIDDEN_REMINDER = N_("Hidden tests also run when your work is graded: a green self-check is a "
+                     "good sign, not your final grade.")
 
 
 def visible_test_files(assignment_id: str) -> dict[str, str]:
@@ -50,7 +51,7 @@ def run_visible(assignment_id: str, submission: Submission, *, exercise: str | N
     return outcomes
 
 
-MARKS = {"passed": "PASS", "failed": "FAIL", "skipped": "SKIP"}
+MARKS = {"passed": N_("PASS"), "failed": N_("FAIL"), "skipped": N_("SKIP")}
 NOT_WRITTEN = "not written yet"
 
 
@@ -61,10 +62,11 @@ def is_not_written(outcome: TestOutcome) -> bool:
 
 class SelfCheckResult:
     """What `check(...)` returns: true only when every check passed. Its repr is a one-line
-    summary, so a notebook shows a readable line instead of `Out: True`."""
+    summary in the notebook's language, so a notebook shows a readable line instead of
+    `Out: True`."""
 
-    def __init__(self, scope: str, outcomes: list[TestOutcome], note: str = ""):
-        self.scope, self.outcomes, self.note = scope, list(outcomes), note
+    def __init__(self, scope: str, outcomes: list[TestOutcome], note: str = "", language: str | None = None):
+        self.scope, self.outcomes, self.note, self.language = scope, list(outcomes), note, language
         self.passed = sum(o.status == "passed" for o in self.outcomes)
         self.not_written = sorted({o.exercise or o.name for o in self.outcomes if is_not_written(o)})
 
@@ -72,38 +74,50 @@ class SelfCheckResult:
         return bool(self.outcomes) and all(o.status in ("passed", "skipped") for o in self.outcomes)
 
     def __repr__(self) -> str:
+        translate = translator(self.language)
+        scope = self.scope
         if self.note:
-            return f"self-check of {self.scope}: {self.note}"
-        text = f"self-check of {self.scope}: {self.passed} of {len(self.outcomes)} checks passed"
+            note = self.note
+            return translate(N_(f"self-check of {scope}: {note}"))
+        passed, total = self.passed, len(self.outcomes)
         if self.not_written:
-            text += f"; not written yet: {', '.join(self.not_written)}"
-        return text
+            names = ", ".join(self.not_written)
+            return translate(N_(f"self-check of {scope}: {passed} of {total} checks passed; "
+                                f"not written yet: {names}"))
+        return translate(N_(f"self-check of {scope}: {passed} of {total} checks passed"))
 
 
-def format_results(assignment_id: str, outcomes: list[TestOutcome], exercise: str | None = None) -> str:
-    scope = f"exercise {exercise}" if exercise else assignment_id
+def format_results(assignment_id: str, outcomes: list[TestOutcome], exercise: str | None = None,
+                   language: str | None = None) -> str:
+    """What a student reads after check(): one line per check, what to fix, the totals;
+    in `language` (the outcomes arrive in English and are translated here)."""
+    translate = translator(language)
+    scope = translate(N_(f"exercise {exercise}")) if exercise else assignment_id
     if not outcomes:
-        return f"No self-check tests for {scope}.\n{HIDDEN_REMINDER}"
-    lines = [f"Self-check for {scope}:"]
+        return translate(N_(f"No self-check tests for {scope}.")) + "\n" + translate(HIDDEN_REMINDER)
+    lines = [translate(N_(f"Self-check for {scope}:"))]
     for o in outcomes:
+        name = translate(o.name)
         if is_not_written(o):
             # The plugin's message carries the stub's traceback: for a blank exercise the
             # one line that matters is what to do.
-            lines.append(f"  [TODO] {o.name}")
-            lines.append(f"         {o.exercise or 'this exercise'} is not written yet: replace "
-                         f"`raise NotImplementedError()` with your code")
+            lines.append(f"  [{translate(N_('TODO'))}] {name}")
+            function = o.exercise
+            lines.append("         " + (translate(N_(f"{function} is not written yet: replace "
+                                                     f"`raise NotImplementedError()` with your code"))
+                                       if function else
+                                       translate(N_("this exercise is not written yet: replace "
+                                                    "`raise NotImplementedError()` with your code"))))
             continue
-        mark = MARKS.get(o.status, o.status.upper())
-        lines.append(f"  [{mark}] {o.name}")
+        lines.append(f"  [{translate(MARKS.get(o.status, o.status.upper()))}] {name}")
         if o.status != "passed" and o.message:
-            lines.extend(f"         {line}" for line in o.message.splitlines())
-    passed = sum(o.status == "passed" for o in outcomes)
+            lines.extend(f"         {line}" for line in translate(o.message).splitlines())
+    passed, total = sum(o.status == "passed" for o in outcomes), len(outcomes)
     counted = [o for o in outcomes if o.max_score > 0]
-    score = sum(o.score for o in counted)
-    total = sum(o.max_score for o in counted)
-    lines.append(f"{passed} of {len(outcomes)} checks passed ({score:g}/{total:g} points from the visible "
-                 f"tests that also count at grading).")
-    if passed == len(outcomes):
-        lines.append("All visible checks pass.")
-    lines.append(HIDDEN_REMINDER)
+    score, points = f"{sum(o.score for o in counted):g}", f"{sum(o.max_score for o in counted):g}"
+    lines.append(translate(N_(f"{passed} of {total} checks passed ({score}/{points} points from the visible "
+                              f"tests that also count at grading).")))
+    if passed == total:
+        lines.append(translate(N_("All visible checks pass.")))
+    lines.append(translate(HIDDEN_REMINDER))
     return "\n".join(lines)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from autograder import probes
+from autograder.localize import N_
 
 # Far enough apart that a loss or a step at one factor never passes for another.
 _SCALE_CHOICES = (0.45, 1.0, 1.9, 3.3)
@@ -57,7 +58,10 @@ class Replay:
     def describe(self) -> str:
         missing = [what for what, done in (("optimizer.zero_grad()", self.zero_grad), ("optimizer.step()", self.step),
                                            ("model.train()", self.train_mode)) if not done]
-        return "the correct loop" if not missing else "a loop without " + " and ".join(missing)
+        if not missing:
+            return N_("the correct loop")
+        calls = ", ".join(missing)  # code, shown as it is in every language
+        return N_(f"a loop without {calls}")
 
 
 def replay(init, scales, batches, epochs: int, lr: float, *, zero_grad: bool, step: bool,

@@ -105,7 +105,7 @@ def test_add_out_writes_into_out(submission, rng):
           "add_out(x, y, out) returned a different tensor; expected it to return `out` itself "
           "(torch.add(x, y, out=out), then return out)")
     expect_close(submission.fetch(out), x + y, what="the `out` tensor after add_out(x, y, out)",
-                 hint="write the sum into `out` with torch.add(x, y, out=out)")
+                 hint="Write the sum into `out` with torch.add(x, y, out=out)")
 
 
 @pytest.mark.points(1)
@@ -117,7 +117,7 @@ def test_add_inplace_modifies_y(submission, rng):
     y = submission.keep(y_values)
     result = submission.call_keep("add_inplace", x, y)
     expect_close(submission.fetch(y), x + y_values, what="y after add_inplace(x, y)",
-                 hint="modify y itself with y.add_(x); y = y + x only makes a new tensor")
+                 hint="Modify y itself with y.add_(x); y = y + x only makes a new tensor")
     check(submission.same_object(result, y),
           "add_inplace(x, y) returned a different tensor; expected it to return y itself")
 
@@ -168,12 +168,12 @@ def test_views_of_share_storage(submission, rng):
     result = submission.fetch(views)
     check(isinstance(result, (tuple, list)) and len(result) == 2,
           f"views_of(x) returned {describe(result)}; expected a tuple (flat, rows_of_8)")
-    for label, value in zip(("flat", "rows_of_8"), result):
+    for index, value in enumerate(result):
         check(isinstance(value, torch.Tensor) and value.numel() == x_values.numel(),
-              f"views_of(x) {label} is {describe(value)}; expected a view of x")
+              f"views_of(x)[{index}] is {describe(value)}; expected a view of x")
         expect_close(value.reshape(-1), x_values.reshape(-1),
-                     what=f"views_of(x) {label}, after new values were written into x in place,",
-                     hint="return views made with x.view(...), not copies (clone, torch.tensor, ...)")
+                     what=f"views_of(x)[{index}], after new values were written into x in place,",
+                     hint="Return views made with x.view(...), not copies (clone, torch.tensor, ...)")
 
 
 @pytest.mark.points(0.5)

@@ -91,7 +91,7 @@ def test_increment_through_numpy(submission, rng):
         submission.call("increment_through_numpy", t)
         expect_close(submission.fetch(t), values + 1,
                      what=f"a {dtype} tensor t after increment_through_numpy(t)",
-                     hint="write into t's own memory: a = t.numpy(); np.add(a, 1, out=a)")
+                     hint="Write into t's own memory: a = t.numpy(); np.add(a, 1, out=a)")
 
 
 @pytest.mark.points(0.5)
@@ -130,4 +130,4 @@ def test_safe_to_numpy_leaves_plain_tensors(submission, rng):
     result = submission.fetch(array)
     check(isinstance(result, np.ndarray), f"safe_to_numpy(t) returned {describe(result)}; expected a NumPy array")
     expect_close(result, written, what="the array from safe_to_numpy(t), after new values were written into t,",
-                 hint="a plain CPU tensor needs no copy: t.numpy() shares its memory")
+                 hint="A plain CPU tensor needs no copy: t.numpy() shares its memory")

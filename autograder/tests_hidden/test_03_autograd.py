@@ -37,7 +37,7 @@ def test_tracked_ones_shapes(submission, rng):
         check(grad is not None, f"{what}: after a backward through it, its .grad is empty; expected a leaf "
                                 f"that tracks gradients: torch.ones(..., requires_grad=True)")
         expect_close(grad, v, what=f"the .grad of {what} after backward(v)",
-                     hint="a leaf's .grad after y.backward(v) with y the leaf itself is v")
+                     hint="A leaf's .grad after y.backward(v) with y the leaf itself is v")
 
 
 @pytest.mark.points(1)
@@ -59,12 +59,12 @@ def test_lesson_graph_values(submission, rng):
 def test_lesson_graph_grad_fns(submission, rng):
     """lesson_graph's y, z and out are tracked: each has a grad_fn"""
     x = ref.randn(rng, *ref.random_shape(rng, 2, 1, 4))
-    for index, label in enumerate(("y", "z", "out")):
+    for index, name in enumerate(("y", "z", "out")):
         leaf = submission.keep(x.clone().requires_grad_(True))
         kept = submission.call_keep("lesson_graph", leaf)
         t = _unpack_graph(submission.fetch(kept), "lesson_graph(x)")[index]
-        check(isinstance(t, torch.Tensor), f"lesson_graph(x): {label} is {describe(t)}; expected a tensor")
-        untracked = (f"lesson_graph(x): {label} has no grad_fn although x requires grad; compute it from x "
+        check(isinstance(t, torch.Tensor), f"lesson_graph(x): {name} is {describe(t)}; expected a tensor")
+        untracked = (f"lesson_graph(x): {name} has no grad_fn although x requires grad; compute it from x "
                      f"with tensor operations (no .detach(), .item(), torch.no_grad() or new tensors)")
         check(t.requires_grad, untracked)
         # The verdict: backward from it with a random vector reaches x with the true J^T v.
@@ -73,8 +73,8 @@ def test_lesson_graph_grad_fns(submission, rng):
         grad = submission.fetch(leaf).grad
         check(grad is not None, untracked)
         expected = _lesson_graph_vjp(x, index, v)
-        expect_close(grad, expected, what=f"x.grad after lesson_graph(x)'s {label}.backward(v)", atol=1e-4,
-                     hint=f"{label} must be computed from x by tensor operations, as in the lesson")
+        expect_close(grad, expected, what=f"x.grad after lesson_graph(x)'s {name}.backward(v)", atol=1e-4,
+                     hint=f"{name} must be computed from x by tensor operations, as in the lesson")
 
 
 def _lesson_graph_vjp(x: torch.Tensor, index: int, v: torch.Tensor) -> torch.Tensor:
@@ -118,7 +118,7 @@ def test_grad_random_points(submission, rng):
         x = ref.randn(rng, *shape) * 3
         expect_close(submission.call("lesson_gradient", x), ref.lesson_gradient(x),
                      what=f"lesson_gradient(x) for a random x of shape {list(shape)}",
-                     hint="backpropagate out = mean(3 (x + 2)^2) from x; the 4.5 of the lesson holds "
+                     hint="Backpropagate out = mean(3 (x + 2)^2) from x; the 4.5 of the lesson holds "
                           "only at x = 1")
 
 
@@ -203,4 +203,4 @@ def test_accumulated_grad(submission, rng):
         x = ref.randn(rng, *ref.random_shape(rng, 2, 1, 5))
         expect_close(submission.call("accumulated_grad", x, times), 2 * times * x,
                      what=f"accumulated_grad(x, {times})",
-                     hint="call (x ** 2).sum().backward() `times` times on one leaf without zeroing")
+                     hint="Call (x ** 2).sum().backward() `times` times on one leaf without zeroing")

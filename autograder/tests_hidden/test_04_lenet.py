@@ -58,7 +58,7 @@ def _check_against_reference(submission, rng, name):
     with torch.no_grad():
         expected = ref.lenet_forward(params, x)
     expect_close(submission.call(model, x), expected, what=f"{name}()(x) for a random batch", atol=1e-4,
-                 hint="forward must be: conv1, ReLU, 2x2 max-pool, conv2, ReLU, 2x2 max-pool, flatten, "
+                 hint="The forward pass must be: conv1, ReLU, 2x2 max-pool, conv2, ReLU, 2x2 max-pool, flatten, "
                       "fc1, ReLU, fc2, ReLU, fc3 (no ReLU after fc3)")
 
 
@@ -193,5 +193,5 @@ def test_backprop_random_grad(submission, rng):
         check(g is not None, f"after backprop_random_grad, parameter {i} has no gradient; expected "
                              f"out.backward(grad_output) to fill it")
         expect_close(g, e, what=f"parameter {i}'s gradient after backprop_random_grad(net, x, grad_output)",
-                     atol=1e-5, hint="zero the old gradients first (net.zero_grad()), then "
+                     atol=1e-5, hint="Zero the old gradients first (net.zero_grad()), then "
                                      "net(x).backward(grad_output)")

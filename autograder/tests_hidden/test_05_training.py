@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from autograder import probes
 from autograder.expect import (check, describe, expect_array, expect_close, expect_number,
                                expect_tensor, fail)
+from autograder.localize import N_
 from autograder.submission import SubmissionFault, grad_fn_name
 from autograder.tests_hidden import _reference as ref
 from autograder.tests_hidden import _training_replay as replay
@@ -70,12 +71,16 @@ def test_mse_differentiable(submission, rng):
 def test_grad_fn_chain(submission, rng):
     """grad_fn_chain walks loss.grad_fn along next_functions[0][0]"""
     seed = ref.new_seed(rng)
-    cases = [(submission.helper("lesson_mse_loss", seed), probes.lesson_mse_loss(seed), 2, "the lesson's MSE loss")]
+    cases = [(submission.helper("lesson_mse_loss", seed), probes.lesson_mse_loss(seed), 2,
+              N_("the lesson's MSE loss"))]
     for _ in range(2):
         ops = [ref.pick(rng, probes.CHAIN_OPS) for _ in range(ref.randint(rng, 3, 5))]
         steps = ref.randint(rng, 2, len(ops) + 1)
+        expression = "x"
+        for op in ops:  # the loss as the code that builds it: mean(square(sin(x)))
+            expression = f"{op}({expression})"
         cases.append((submission.helper("chain_loss", ops, seed), probes.chain_loss(ops, seed), steps,
-                      f"mean({' of '.join(reversed(ops))} of x)"))
+                      f"mean({expression})"))
     for loss_handle, loss_here, steps, label in cases:
         expected = ref.grad_fn_chain(loss_here, steps)
         result = submission.call("grad_fn_chain", loss_handle, steps)
@@ -99,7 +104,7 @@ def test_manual_sgd_step(submission, rng):
     after = submission.fetch(submission.helper("parameters_of", net))
     for i, (p0, g, p1) in enumerate(zip(before, grads, after)):
         expect_close(p1, p0 - lr * g, what=f"parameter {i} after manual_sgd_step(net, lr={lr})",
-                     hint="update in place under torch.no_grad(): p -= lr * p.grad "
+                     hint="Update in place under torch.no_grad(): p -= lr * p.grad "
                           "(minus: step against the gradient)")
 
 
@@ -142,7 +147,7 @@ def test_training_step_zeroes_grads(submission, rng):
         check(g is not None, f"after training_step, parameter {i} has no gradient; call "
                              f"optimizer.zero_grad() before loss.backward(), not after")
         expect_close(g, e, what=f"parameter {i}'s gradient after training_step (old gradients were present)",
-                     atol=1e-5, hint="call optimizer.zero_grad() before loss.backward() so old "
+                     atol=1e-5, hint="Call optimizer.zero_grad() before loss.backward() so old "
                                      "gradients do not add up")
 
 
@@ -154,7 +159,7 @@ def test_training_step_updates(submission, rng):
     after = submission.fetch(submission.helper("parameters_of", net))
     for i, (p, e) in enumerate(zip(after, expected)):
         expect_close(p, e, what=f"parameter {i} after training_step", atol=1e-5,
-                     hint="after loss.backward(), call optimizer.step()")
+                     hint="After loss.backward(), call optimizer.step()")
 
 
 # -- images --------------------------------------------------------------------------------------
@@ -192,7 +197,7 @@ def test_display_image_values(submission, rng):
     what = f"to_display_image(img) for img of shape [3, {height}, {width}]"
     result = expect_array(submission.call("to_display_image", img), what=what, shape=(height, width, 3))
     expect_close(result, (img / 2 + 0.5).permute(1, 2, 0), what=what,
-                 hint="unnormalise, then move the channels last with np.transpose(npimg, (1, 2, 0)) "
+                 hint="Unnormalise, then move the channels last with np.transpose(npimg, (1, 2, 0)) "
                       "(a reshape/view would scramble the pixels)")
 
 
@@ -417,7 +422,7 @@ def test_per_class_batch_sizes(submission, rng):
         check(isinstance(result, (list, tuple)) and len(result) == classes,
               f"{what} returned {describe(result)}; expected a list of {classes} fractions")
         expect_close(torch.tensor([float(v) for v in result]), torch.tensor(expected), what=what, atol=1e-6,
-                     hint="count every sample of every batch (loop over the batch, not range(4))")
+                     hint="Count every sample of every batch (loop over the batch, not range(4))")
 
 
 @pytest.mark.points(0.5)

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from autograder import probes
 from autograder.expect import check, describe, expect_close, expect_number, expect_tensor
+from autograder.localize import N_
 from autograder.submission import device_of
 from autograder.tests_hidden import _reference as ref
 
@@ -66,8 +67,10 @@ def _on(info, device_type):
 
 def _what_came_back(info):
     if not info.get("exact"):
-        return f"a {info.get('type')} (not a plain torch.Tensor; its .device is not trusted)"
-    return f"a tensor on {info['device']} of shape {info['shape']}"
+        kind = info.get("type")
+        return N_(f"a {kind} (not a plain torch.Tensor; its .device is not trusted)")
+    device, shape = info["device"], info["shape"]
+    return N_(f"a tensor on {device} of shape {shape}")
 
 
 @pytest.mark.points(1.5)
@@ -275,7 +278,7 @@ def test_cuda_train_step(submission, rng):
     after = submission.fetch(submission.helper("parameters_of", net))
     for i, (p, want) in enumerate(zip(after, mine.parameters())):
         expect_close(p, want.detach(), what=f"parameter {i} after two train_step_on_device steps on a GPU",
-                     atol=1e-4, hint="move inputs and labels to the model's device, then zero_grad, forward, "
+                     atol=1e-4, hint="Move inputs and labels to the model's device, then zero_grad, forward, "
                                      "loss, backward, optimizer.step()")
 
 

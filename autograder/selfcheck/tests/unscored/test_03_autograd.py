@@ -15,7 +15,7 @@ def test_vjp_of_double_square(submission):
     f = submission.helper("test_function", "double_square")
     expect_close(submission.call("vector_jacobian_product", f, torch.ones(3), torch.ones(3)),
                  torch.full((3,), 4.0), what="vector_jacobian_product(lambda x: 2 * x * x, ones(3), ones(3))",
-                 hint="the Jacobian of 2 * x * x is diag(4 * x); use y.backward(v) and read x.grad")
+                 hint="The Jacobian of 2 * x * x is diag(4 * x); use y.backward(v) and read x.grad")
 
 
 @pytest.mark.points(0)

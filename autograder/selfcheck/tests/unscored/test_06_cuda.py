@@ -27,7 +27,7 @@ def test_add_on_device_cpu(submission):
     expect_close(submission.call("add_on_device", x, "cpu"), torch.tensor([2.0, 3.0]),
                  what='add_on_device(torch.tensor([1., 2.]), "cpu")')
     expect_close(submission.fetch(x), torch.tensor([1.0, 2.0]), what='x after add_on_device(x, "cpu")',
-                 hint="return a new tensor; do not add into x in place")
+                 hint="Return a new tensor; do not add into x in place")
 
 
 @pytest.mark.points(0)
