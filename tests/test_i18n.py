@@ -686,7 +686,7 @@ def test_feedback_templates_translate_composed_messages():
         "modify y itself with y.add_(x)": "hãy sửa chính y bằng y.add_(x)",
     })
     assert translate("y after add_inplace(x, y) returned shape [3]; expected [2, 3]. modify y itself with y.add_(x)") \
-        == "y sau add_inplace(x, y) trả về shape [3]; cần [2, 3]. Hãy sửa chính y bằng y.add_(x)"
+        == "y sau add_inplace(x, y) trả về shape [3]; cần [2, 3]. hãy sửa chính y bằng y.add_(x)"
     assert translate("something nobody translated") == "something nobody translated"
 
 
