@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from autograder import __version__
+from autograder.course import CHOICES
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 3
 NEEDS_SOLUTIONS = {"release", "calibration", "nbgrader_course"}
@@ -19,6 +20,10 @@ NEEDS_SOLUTIONS = {"release", "calibration", "nbgrader_course"}
 
 class UsageError(Exception):
     """Bad input from the command line (a missing file, an unknown assignment): exit 2."""
+
+
+def _language_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    p.add_argument("--language", default=None, choices=CHOICES["language"], help=help_text)
 
 
 def _grade_options(p: argparse.ArgumentParser) -> None:
@@ -40,23 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("release", help="regenerate assignments/ from solutions/ and build student bundles")
     p.add_argument("--out", default=None, help="where student bundles go (default: build/release)")
     p.add_argument("--check", action="store_true", help="only report whether assignments/ is up to date")
-    p.add_argument("--language", default=None, choices=("en", "vi"),
-                   help="language of the student bundles (default: course.yaml language; see docs/i18n.md)")
+    _language_option(p, "language of the student bundles (default: course.yaml language; see docs/i18n.md)")
     p.set_defaults(module="release", func="run_release")
 
     p = sub.add_parser("check", help="students: run the visible self-check tests on a notebook, in process")
     p.add_argument("path", help="a notebook or .py file")
     p.add_argument("--assignment", default=None, help="assignment id (default: from the file name)")
-    p.add_argument("--language", default=None, choices=("en", "vi"),
-                   help="language of the feedback (default: the notebook's, else English)")
+    _language_option(p, "language of the feedback (default: the notebook's, else English)")
     p.set_defaults(module="grading", func="run_check")
 
     p = sub.add_parser("grade", help="grade one submission (notebook, .py file or folder) in the sandbox")
     p.add_argument("path")
     p.add_argument("--format", default="text", choices=("text", "json", "gradescope", "junit", "classroom"))
     p.add_argument("--output", default=None, help="write the report here instead of stdout")
-    p.add_argument("--language", default=None, choices=("en", "vi"),
-                   help="language of test names, messages and headings (default: course.yaml language)")
+    _language_option(p, "language of test names, messages and headings (default: course.yaml language)")
     _grade_options(p)
     p.set_defaults(module="grading", func="run_grade")
 
@@ -68,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default=None, metavar="K/N", help="grade only slice K of N (1-based)")
     p.add_argument("--similarity", action="store_true",
                    help="also write the class similarity report to OUT/similarity (see `autograder similarity`)")
+    _language_option(p, "language of the students' report files (default: course.yaml language)")
     _grade_options(p)
     p.set_defaults(module="batch", func="run_batch")
 

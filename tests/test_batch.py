@@ -260,6 +260,25 @@ def test_resume_regrades_only_changed_submissions(course_file, tmp_path):
     assert float(rows["bob"]["total"]) > 0
 
 
+def test_students_reports_are_in_the_requested_language(course_file, tmp_path):
+    """batch --language vi writes each student's reports in Vietnamese (names, messages,
+    the text report's frame, titles); the gradebook is the English run's."""
+    folder = write_class(tmp_path / "class", {"alice": source({"make_empty"}), "bob": source()})
+    outs = {}
+    for language in ("en", "vi"):
+        outs[language] = tmp_path / f"out-{language}"
+        proc = batch(course_file, folder, outs[language], "--language", language)
+        assert proc.returncode == 0, proc.stderr
+    assert gradebook(outs["vi"]) == gradebook(outs["en"])
+    text = (outs["vi"] / "reports" / "alice" / "report.txt").read_text()
+    assert "Tổng điểm:" in text and "01_tensors (Tensor):" in text and "Total:" not in text
+    report = json.loads((outs["vi"] / "reports" / "alice" / "report.json").read_text())
+    english = json.loads((outs["en"] / "reports" / "alice" / "report.json").read_text())
+    assert report["language"] == "vi" and english["language"] == "en"
+    failed = [t["message"] for a in report["assignments"] for t in a["tests"] if t["status"] != "passed"]
+    assert failed and all("chưa làm" in m for m in failed), failed[:3]
+
+
 def test_shards_merge_into_the_unsharded_gradebook(course_file, clean_class, baseline, tmp_path):
     shards = []
     for k in (1, 2, 3):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import autograder
 from autograder.course import CourseError
+from autograder.localize import localized_report
 from autograder.batch.discover import StudentSubmission
 from autograder.batch.store import Result
 
@@ -47,6 +48,7 @@ class GradingOptions:
     require_cuda: bool
     torch_threads: int
     points: tuple[tuple[str, float], ...]   # the graded assignments and their points
+    language: str = "en"                    # of the students' report files (names, messages, frame)
 
 
 def worst(statuses) -> str:
@@ -118,7 +120,10 @@ class SubmissionGrader:
                                       assignments=list(self.options.assignments) if self.options.assignments else None,
                                       require_cuda=self.options.require_cuda, **extra)
             data = json.loads(self._write(report, "json"))
-            reports = {name: self._write(report, fmt) for name, fmt in REPORT_FILES.items()}
+            # What students read is in the course's language; the gradebook's numbers and
+            # statuses are the same in every language.
+            shown = localized_report(report, self.options.language, self.course.titles(self.options.language))
+            reports = {name: self._write(shown, fmt) for name, fmt in REPORT_FILES.items()}
         except CourseError:
             raise  # the course is broken for every student: the batch must stop, not fill a gradebook
         except Exception as exc:  # a grader failure on this submission only
@@ -159,7 +164,7 @@ def grading_key(course, options: GradingOptions) -> str:
         "kit": autograder.__version__, "course": settings,
         "calibration": calibration.read_text() if calibration.is_file() else None,
         "seed": options.seed if options.seed is not None else course.seed,
-        "device": options.device, "assignments": [a for a, _ in options.points],
+        "device": options.device, "assignments": [a for a, _ in options.points], "language": options.language,
     }, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24]
 

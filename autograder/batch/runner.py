@@ -81,7 +81,7 @@ def run_batch(args, course) -> int:
     options = GradingOptions(device=args.device or course.devices.default, seed=args.seed,
                              assignments=tuple(a for a, _ in points) if args.assignment else None,
                              require_cuda=bool(args.require_cuda), torch_threads=max(1, cores // jobs),
-                             points=tuple(points))
+                             points=tuple(points), language=getattr(args, "language", None) or course.language)
     key = grading_key(course, options)
     out = Path(args.out)
     prepare_out(out, args.resume)
