@@ -45,6 +45,16 @@ def release(tmp_path_factory, course):
     return out
 
 
+@pytest.fixture(scope="module")
+def vi_release(tmp_path_factory, course):
+    from functools import partial
+
+    from autograder import i18n_release
+    out = tmp_path_factory.mktemp("release-vi")
+    build_bundles(course, out, files_of=partial(i18n_release.bundle_files, language="vi"))
+    return out
+
+
 def fresh_venv(where: Path) -> Path:
     """A venv without the kit that still reaches this environment's torch and pip."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
@@ -84,6 +94,40 @@ def test_a_notebook_opened_alone_installs_the_wheel_and_checks(tmp_path, release
     assert "RESULT self-check of make_uniform: 0 of 1 checks passed; not written yet: make_uniform" in done.stdout
     installed_at = next(line for line in done.stdout.splitlines() if line.startswith("FROM"))
     assert str(tmp_path / "venv") in installed_at, installed_at
+
+
+@pytest.mark.slow
+def test_a_vietnamese_notebook_opened_alone_checks_in_vietnamese(tmp_path, vi_release):
+    """Colab-like: only the vi notebook and the wheel, a Python without the kit. The
+    setup cell installs the wheel and every line check() prints is Vietnamese."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from feedback_corpus import english_words
+
+    folder = tmp_path / "colab"
+    folder.mkdir()
+    shutil.copy(vi_release / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", folder)
+    shutil.copy(vi_release / student_wheel.wheel_name(), folder)
+    python = fresh_venv(tmp_path / "venv")
+    done = run_script(python, first_cell(folder / f"{ASSIGNMENT}.ipynb") + STUB + PROBE + 'check()\n', folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert str(tmp_path / "venv") in next(line for line in out.splitlines() if line.startswith("FROM"))
+    assert "make_uniform chưa được viết" in out and "Tự kiểm tra 01_tensors:" in out
+    assert "RESULT tự kiểm tra make_uniform: đạt 0/1 phép kiểm tra; chưa làm: make_uniform" in out
+    shown = [line for line in out.splitlines() if not line.startswith(("RESULT", "FROM"))]
+    assert len(shown) > 10 and not [line for line in shown if english_words(line)], out
+
+
+@pytest.mark.slow
+def test_offline_without_the_wheel_says_what_to_do_in_vietnamese(tmp_path, vi_release):
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    shutil.copy(vi_release / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", folder)
+    python = fresh_venv(tmp_path / "venv")
+    done = run_script(python, first_cell(folder / f"{ASSIGNMENT}.ipynb"), folder)
+    last = done.stderr.strip().splitlines()[-1]
+    assert done.returncode != 0 and last.startswith("ModuleNotFoundError: Gói tự kiểm tra của khóa học")
+    assert "pytorch_course_selfcheck-*.whl" in last and "Upload" in last
 
 
 @pytest.mark.slow
