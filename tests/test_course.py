@@ -43,6 +43,10 @@ def test_the_real_course_loads():
         "01_tensors", "02_numpy_bridge", "03_autograd", "04_lenet", "05_training", "06_cuda"]
     assert course.max_score == sum(a.points for a in course.assignments) > 0
     assert course.limits.test_timeout_s > 0 and course.devices.without_gpu in ("exclude", "award", "fail")
+    # a title per language: English by default, the translation where one is given
+    tensors = course.assignment("01_tensors")
+    assert tensors.title == "Tensors" and course.titles("vi")["01_tensors"] == "Tensor"
+    assert course.titles("en")["01_tensors"] == "Tensors" == course.titles(None)["01_tensors"]
 
 
 @pytest.mark.parametrize("old,new,expected", [
@@ -71,6 +75,11 @@ def test_the_real_course_loads():
     ("seed: 2026", "seed: 2026\nseed: 7", "seed: appears twice"),
     # a whole number expected
     ("seed: 2026", "seed: 20.5", "seed: must be a whole number"),
+    # a title per language: known languages only, English required, no lists
+    ('      vi: "Tensor"', '      fr: "Tenseurs"', "assignments[0].title.fr: unknown language (allowed: en, vi)"),
+    ("      en: Tensors\n", "", "assignments[0].title.en: is required"),
+    ('    title:\n      en: Tensors\n      vi: "Tensor"', "    title: [Tensors]",
+     "assignments[0].title: must be a string or a mapping of language to string (en, vi), got a list"),
 ])
 def test_bad_course_yaml_is_one_line_naming_the_key(course_dir, old, new, expected):
     message = error_of(edit(course_dir, old, new))
