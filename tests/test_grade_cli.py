@@ -361,7 +361,7 @@ def test_self_check_runs_from_the_shipped_modules_alone(tmp_path, reference_dir)
     result = next(line for line in done.stdout.splitlines() if line.startswith("RESULT"))
     _, ok_one, ok_all, *modules = result.split()
     assert (ok_one, ok_all) == ("True", "True")
-    allowed = {"autograder", "autograder.submission", "autograder.expect", "autograder.probes",
+    allowed = {"autograder", "autograder.localize", "autograder.submission", "autograder.expect", "autograder.probes",
                "autograder.data", "autograder.plugin", "autograder.selfcheck", "autograder.selfcheck.runner",
                "autograder.selfcheck.tests", "autograder.selfcheck.tests.test_01_tensors",
                "autograder.selfcheck.tests.unscored.test_01_tensors"}
