@@ -13,6 +13,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "01_tensors"
 
+
+def _full_marks() -> float:
+    from autograder.course import load_course
+    return float(load_course(REPO / "course.yaml", check_notebooks=False).assignment(ASSIGNMENT).points)
+
+
+FULL_MARKS = _full_marks()  # course.yaml's points of ASSIGNMENT: what REFERENCE scores
+
 # 01_tensors written from docs/EXERCISES.md, one function per entry so that partial
 # submissions can leave any subset unfinished.
 REFERENCE = {

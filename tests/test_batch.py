@@ -18,7 +18,7 @@ from autograder.batch.merge import check_shards
 from autograder.batch.shard import Shard, parse_shard, roster_hash
 from autograder.batch.store import SCHEMA, Result, ResultStore
 from autograder.cli import UsageError
-from batch_helpers import (ASSIGNMENT, FAULTY, autograder_cmd, batch, clean_sources, env,
+from batch_helpers import (ASSIGNMENT, FAULTY, FULL_MARKS, autograder_cmd, batch, clean_sources, env,
                            fast_course, gradebook, run_cli, source, write_class)
 from test_sandbox_api import anon_huge_mb, huge_pages_possible
 
@@ -202,7 +202,7 @@ def test_batch_with_faulty_submissions_grades_everyone(course_file, clean_class,
         assert rows[student]["status"] == expected, (student, rows[student])
     healthy = [s for s in sources if s not in FAULTY]
     assert {rows[s]["status"] for s in healthy} == {"graded"}
-    assert float(rows["ref_full"]["total"]) == float(rows["ref_full"]["max_score"]) == 10
+    assert float(rows["ref_full"]["total"]) == float(rows["ref_full"]["max_score"]) == FULL_MARKS
     assert float(rows["stub_blank"]["total"]) == 0
     assert float(rows["partial_05"]["total"]) > float(rows["partial_01"]["total"])
     # Healthy students score the same whether or not faulty ones share the batch.
@@ -211,7 +211,7 @@ def test_batch_with_faulty_submissions_grades_everyone(course_file, clean_class,
     for student in sources:
         assert REPORT_FILES <= {p.name for p in (out / "reports" / student).iterdir()}, student
     report = json.loads((out / "reports" / "ref_full" / "report.json").read_text())
-    assert report["schema"] == "autograder.report/1" and report["score"] == 10
+    assert report["schema"] == "autograder.report/1" and report["score"] == FULL_MARKS
     summary = (out / "summary.txt").read_text()
     assert f"{len(sources)} submissions" in summary and "Grade histogram" in summary
     assert "fault_exit: crashed" in summary
@@ -416,9 +416,9 @@ def test_workers_and_their_templates_are_forked_from_one_clean_zygote(tmp_path, 
             result = conn.recv()
             assert result.status == "graded", result.message
             if student == "ann":
-                assert result.score == 10.0
+                assert result.score == FULL_MARKS
             else:
-                assert result.score < 10.0
+                assert result.score < FULL_MARKS
         templates = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) != process.pid
                      and _parent_of_or_none(int(p)) == zygote.proc.pid]
         assert _parent_of(process.pid) == zygote.proc.pid and templates  # its template too

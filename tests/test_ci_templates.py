@@ -14,7 +14,7 @@ import pytest
 import torch
 import yaml
 
-from batch_helpers import ASSIGNMENT, REPO, env, fast_course, gradebook, source, write_class
+from batch_helpers import ASSIGNMENT, FULL_MARKS, REPO, env, fast_course, gradebook, source, write_class
 
 CI = REPO / "ci"
 VENV_BIN = Path(sys.executable).parent
@@ -114,14 +114,14 @@ def test_github_grade_step_produces_reports_and_the_classroom_payload(workflow, 
     assert {"report.json", "report.txt", "junit.xml", "classroom.txt", "gradescope.json"} <= \
         {p.name for p in reports.iterdir()}
     report = json.loads((reports / "report.json").read_text())
-    assert report["score"] == report["max_score"] == 10
+    assert report["score"] == report["max_score"] == FULL_MARKS
     assert f"{ASSIGNMENT}" in proc.stdout  # the text report is printed in the job log
     outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
     # What the reporter does with the step output: decode base64, parse JSON, add scores.
     payload = json.loads(base64.b64decode(outputs["result"]).decode("utf-8"))
     assert payload["version"] == 1 and payload["status"] == "pass"
-    assert payload["max_score"] == 10
-    assert sum(t["score"] for t in payload["tests"]) == pytest.approx(10)
+    assert payload["max_score"] == FULL_MARKS
+    assert sum(t["score"] for t in payload["tests"]) == pytest.approx(FULL_MARKS)
 
 
 # -- GitLab CI ------------------------------------------------------------------------------
@@ -190,5 +190,5 @@ def test_slurm_tasks_and_merge_grade_the_whole_class(tmp_path):
     rows = {r["student"]: r for r in gradebook(out / "merged")}
     assert sorted(rows) == sorted(students)
     assert {s: float(r["total"]) for s, r in rows.items() if s in ("ada", "ben", "dee")} == \
-        {"ada": 10.0, "ben": 0.0, "dee": 10.0}
-    assert 0 < float(rows["cy"]["total"]) < 10
+        {"ada": FULL_MARKS, "ben": 0.0, "dee": FULL_MARKS}
+    assert 0 < float(rows["cy"]["total"]) < FULL_MARKS

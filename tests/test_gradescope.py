@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from batch_helpers import ASSIGNMENT, REPO, env, run_cli, source
+from batch_helpers import ASSIGNMENT, FULL_MARKS, REPO, env, run_cli, source
 
 VISIBILITIES = {"hidden", "after_due_date", "after_published", "visible"}
 
@@ -100,8 +100,8 @@ def test_run_autograder_grades_the_submission(autograder_zip, tmp_path):
     (root / "submission" / f"{ASSIGNMENT}.py").write_text(source())
     results = _run_autograder(root)
     _check_gradescope_spec(results)
-    assert results["score"] == 10
-    assert sum(t["max_score"] for t in results["tests"]) == 10
+    assert results["score"] == FULL_MARKS
+    assert sum(t["max_score"] for t in results["tests"]) == FULL_MARKS
     assert {t["tags"][0] for t in results["tests"]} == {ASSIGNMENT}
     assert any(t["visibility"] == "visible" for t in results["tests"]) or \
         not (REPO / "autograder" / "selfcheck" / "tests" / f"test_{ASSIGNMENT}.py").exists()

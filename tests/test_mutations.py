@@ -37,6 +37,7 @@ EXPECTED = {
     "add_inplace_rebinds": {"tensors::add_inplace_modifies_y"},
     "views_of_clone": {"tensors::views_of_share_storage"},
     "ones_like_keeps_dtype": {"tensors::ones_double_like"},
+    "ones_double_like_ignores_device": {"tensors::ones_double_like_device"},
     "second_column_is_a_row": {"tensors::second_column_small", "tensors::second_column_values"},
     "number_stays_tensor": {"tensors::to_python_number"},
     "from_list_forces_float": {"tensors::from_list_infers_dtype"},
@@ -88,6 +89,7 @@ EXPECTED = {
     "pick_device_hard_coded_cpu": {"cuda::pick_device_follows_cuda_available"},
     "ones_on_ignores_device": {"cuda::ones_on_device"},
     "add_on_device_stays_put": {"cuda::add_on_device_device"},
+    "add_on_device_modifies_x": {"cuda::add_on_device_leaves_x_alone"},
     "model_not_moved": {"cuda::move_model_moves_everything"} | (
         {"cuda::cuda_move_model"} if torch.cuda.is_available() else set()),
     "labels_left_on_cpu": {"cuda::train_step_moves_labels"} | (
@@ -99,6 +101,8 @@ EXPECTED = {
 
 # Mutants whose mistake changes what the accuracy check measures: it runs for real.
 REAL_ACCURACY = {"train_no_zero_grad", "train_no_step"}
+# ... and the loop test their failed accuracy check points to.
+POINTED_TO = {"train_no_zero_grad": "training::train_zeroes_grads", "train_no_step": "training::train_calls_step"}
 
 
 def grade(assignment: str, source: str, *, real_accuracy: bool, monkeypatch):
@@ -147,6 +151,11 @@ def test_training_mutant_with_real_accuracy(name, monkeypatch):
     assert lost(result) == EXPECTED[name], (
         f"{name} ({mutant.what}): missed {sorted(EXPECTED[name] - lost(result))}, "
         f"collateral {sorted(lost(result) - EXPECTED[name])}; {describe_lost(result)}")
+    # The failed accuracy check names the loop test that explains it, not a generic list.
+    tests = {t.id: t for t in result.tests}
+    loop_test = tests[POINTED_TO[name]]
+    message = tests["training::accuracy_above_threshold"].message
+    assert "The training loop is why" in message and f'"{loop_test.name}"' in message, message
 
 
 def test_failure_messages_say_what_came_back(monkeypatch):

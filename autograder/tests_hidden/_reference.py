@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder import probes
+from autograder.localize import N_
+from autograder.submission import device_of
 
 
 def randint(rng: torch.Generator, low: int, high: int) -> int:
@@ -181,10 +183,12 @@ def classifier_grads(params, inputs, labels):
 
 
 def grad_fn_chain(loss: torch.Tensor, steps: int) -> list[str]:
+    """What 05's grad_fn_chain docstring asks for: type(node).__name__ of loss.grad_fn, then
+    of next_functions[0][0], and so on; the list stops early where the chain ends."""
     names, fn = [], loss.grad_fn
-    for _ in range(steps):
+    while fn is not None and len(names) < steps:
         names.append(type(fn).__name__)
-        fn = fn.next_functions[0][0] if fn.next_functions else fn
+        fn = fn.next_functions[0][0] if fn.next_functions else None
     return names
 
 
@@ -198,3 +202,40 @@ def per_class_accuracy(predicted, labels, num_classes):
         mask = labels == c
         out.append(float((predicted[mask] == c).float().mean()) if mask.any() else 0.0)
     return out
+
+
+# -- devices: what a tensor the student's code made is, read without trusting it ------------------
+def facts(submission, handle):
+    """probes.tensor_facts of a handle: exact type, device, shape, dtype (C accessors)."""
+    return submission.fetch(submission.helper("tensor_facts", handle))
+
+
+_C_DEVICE = torch._C.TensorBase.__dict__["device"].__get__
+_PLAIN_TENSOR_TYPES = ("torch.Tensor", "torch.nn.parameter.Parameter")
+
+
+def meta_through_channel(value) -> bool:
+    """Whether a fetched value is a plain tensor on meta. Through the sandbox a tensor
+    with values comes back as data (on its real device), a meta tensor as a handle; in
+    process the object itself comes back and is read with the C accessor."""
+    if isinstance(value, torch.Tensor):
+        return type(value) in (torch.Tensor, torch.nn.Parameter) and _C_DEVICE(value).type == "meta" \
+            and device_of(value).type == "meta"
+    return getattr(value, "remote_type", None) in _PLAIN_TENSOR_TYPES
+
+
+def fetched_meta(submission, handle) -> bool:
+    return meta_through_channel(submission.fetch(handle))
+
+
+def on(info, device_type):
+    """Whether tensor_facts describe a plain tensor on this device type."""
+    return bool(info.get("exact")) and str(info.get("device", "")).split(":")[0] == device_type
+
+
+def what_came_back(info):
+    if not info.get("exact"):
+        kind = info.get("type")
+        return N_(f"a {kind} (not a plain torch.Tensor; its .device is not trusted)")
+    device, shape = info["device"], info["shape"]
+    return N_(f"a tensor on {device} of shape {shape}")

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from autograder.expect import check, describe, expect_close, expect_number, expect_tensor
+from autograder.tests_hidden import _reference as ref
 from autograder.tests_hidden._reference import randint, randn, random_shape, seed_student
 
 
@@ -75,6 +76,22 @@ def test_ones_double_like(submission, rng):
         result = expect_tensor(submission.call("ones_double_like", x), what=what,
                                shape=shape, dtype=torch.float64)
         check(bool((result == 1).all()), f"{what} returned values other than 1")
+
+
+@pytest.mark.points(0.5)
+@pytest.mark.category("device")
+def test_ones_double_like_device(submission, rng):
+    """ones_double_like creates its ones on x's device"""
+    shape = random_shape(rng, randint(rng, 1, 3))
+    # the meta device (shapes, no values) stands for a GPU on any runner
+    x = submission.helper("to_device", randn(rng, *shape), "meta")
+    kept = submission.call_keep("ones_double_like", x)
+    info = ref.facts(submission, kept)
+    # the device alone: the dtype and the values are test_ones_double_like's
+    check(ref.fetched_meta(submission, kept) and ref.on(info, "meta") and info["shape"] == list(shape),
+          f"ones_double_like(x) for an x on the 'meta' device gave {ref.what_came_back(info)}; expected ones "
+          f"on x's device: x.new_ones(x.shape, dtype=torch.double) keeps x's device, "
+          f"torch.ones(x.shape, dtype=torch.double) does not")
 
 
 @pytest.mark.points(1)

@@ -20,7 +20,6 @@ import torch.nn.functional as F
 
 from autograder import probes
 from autograder.expect import check, describe, expect_close, expect_number, expect_tensor
-from autograder.localize import N_
 from autograder.submission import device_of
 from autograder.tests_hidden import _reference as ref
 
@@ -36,41 +35,6 @@ def _as_device(value, what):
 
 def _random_x(rng, dtype=torch.float32):
     return (torch.randn(ref.random_shape(rng, ref.randint(rng, 1, 3), 1, 5), generator=rng) * 5).to(dtype)
-
-
-def _facts(submission, handle):
-    return submission.fetch(submission.helper("tensor_facts", handle))
-
-
-_C_DEVICE = torch._C.TensorBase.__dict__["device"].__get__
-_PLAIN_TENSOR_TYPES = ("torch.Tensor", "torch.nn.parameter.Parameter")
-
-
-def _meta_through_channel(value) -> bool:
-    """Whether a fetched value is a plain tensor on meta. Through the sandbox a tensor
-    with values comes back as data (on its real device), a meta tensor as a handle; in
-    process the object itself comes back and is read with the C accessor."""
-    if isinstance(value, torch.Tensor):
-        return type(value) in (torch.Tensor, torch.nn.Parameter) and _C_DEVICE(value).type == "meta" \
-            and device_of(value).type == "meta"
-    return getattr(value, "remote_type", None) in _PLAIN_TENSOR_TYPES
-
-
-def _fetched_meta(submission, handle) -> bool:
-    return _meta_through_channel(submission.fetch(handle))
-
-
-def _on(info, device_type):
-    """Whether tensor_facts describe a plain tensor on this device type."""
-    return bool(info.get("exact")) and str(info.get("device", "")).split(":")[0] == device_type
-
-
-def _what_came_back(info):
-    if not info.get("exact"):
-        kind = info.get("type")
-        return N_(f"a {kind} (not a plain torch.Tensor; its .device is not trusted)")
-    device, shape = info["device"], info["shape"]
-    return N_(f"a tensor on {device} of shape {shape}")
 
 
 @pytest.mark.points(1.5)
@@ -106,9 +70,9 @@ def test_ones_on_device(submission, rng):
     for device in ("meta", torch.device("meta")):
         x = _random_x(rng)
         kept = submission.call_keep("ones_on", x, device)
-        info = _facts(submission, kept)
-        check(_fetched_meta(submission, kept) and _on(info, "meta") and info["shape"] == list(x.shape),
-              f"ones_on(x, {device!r}) gave {_what_came_back(info)}; expected a tensor on meta of shape "
+        info = ref.facts(submission, kept)
+        check(ref.fetched_meta(submission, kept) and ref.on(info, "meta") and info["shape"] == list(x.shape),
+              f"ones_on(x, {device!r}) gave {ref.what_came_back(info)}; expected a tensor on meta of shape "
               f"{list(x.shape)}: torch.ones_like(x, device=device)")
 
 
@@ -127,9 +91,23 @@ def test_add_on_device_device(submission, rng):
     """add_on_device computes on the device it is given"""
     x = _random_x(rng)
     kept = submission.call_keep("add_on_device", x, "meta")
-    info = _facts(submission, kept)
-    check(_fetched_meta(submission, kept) and _on(info, "meta"), f"add_on_device(x, 'meta') gave {_what_came_back(info)}; expected a tensor on meta: "
+    info = ref.facts(submission, kept)
+    check(ref.fetched_meta(submission, kept) and ref.on(info, "meta"), f"add_on_device(x, 'meta') gave {ref.what_came_back(info)}; expected a tensor on meta: "
                              f"move x with x.to(device) and create the ones on device")
+
+
+@pytest.mark.points(1)
+@pytest.mark.category("behaviour")
+def test_add_on_device_leaves_x_alone(submission, rng):
+    """add_on_device leaves the caller's x unchanged"""
+    for device in ("cpu", "meta"):
+        original = _random_x(rng)
+        x = submission.keep(original)
+        submission.call_keep("add_on_device", x, device)
+        expect_close(submission.fetch(x), original, what=f"the caller's x after add_on_device(x, {device!r})",
+                     atol=0.0, rtol=0.0,
+                     hint="x.add_(1) changes the caller's tensor (and x.to(device) is x itself when x is "
+                          "already there); return a new tensor: x.to(device) + 1")
 
 
 @pytest.mark.points(1.5)
@@ -157,8 +135,8 @@ def test_move_model_moves_everything(submission, rng):
     for kind, count in (("parameters", 4), ("buffers", 3)):  # Linear(4, 3) + BatchNorm1d(3)
         fetched = list(submission.call(getattr(model, kind)))
         left = sorted({"a tensor subclass" if not t.get("exact") else t["device"]
-                       for t in info[kind] if not _on(t, "meta")})
-        if not left and (len(fetched) != count or not all(_meta_through_channel(v) for v in fetched)):
+                       for t in info[kind] if not ref.on(t, "meta")})
+        if not left and (len(fetched) != count or not all(ref.meta_through_channel(v) for v in fetched)):
             left = ["a device other than meta (the tensors came back with values)"]
         check(not left, f"after move_model(model, 'meta'), some {kind} are still on {', '.join(left)}; "
                         f"model.to(device) moves parameters and buffers together")
@@ -189,7 +167,7 @@ def test_train_step_moves_inputs(submission, rng):
     """train_step_on_device sends the inputs to the model's device every step"""
     inputs, _, calls = _meta_step(submission, rng)
     check(len(inputs) == calls, f"train_step_on_device(...) called the model {len(inputs)} times in {calls} steps")
-    left = sorted({_where(v) for v in inputs if not _meta_through_channel(v)})
+    left = sorted({_where(v) for v in inputs if not ref.meta_through_channel(v)})
     check(not left, f"with the model on device 'meta', train_step_on_device passed inputs on {', '.join(left)} "
                     f"to it; expected the model's device: device = next(model.parameters()).device; "
                     f"inputs = inputs.to(device)")
@@ -201,7 +179,7 @@ def test_train_step_moves_labels(submission, rng):
     """train_step_on_device sends the labels to the model's device every step"""
     _, labels, calls = _meta_step(submission, rng)
     check(len(labels) == calls, f"train_step_on_device(...) called the criterion {len(labels)} times in {calls} steps")
-    left = sorted({_where(v) for v in labels if not _meta_through_channel(v)})
+    left = sorted({_where(v) for v in labels if not ref.meta_through_channel(v)})
     check(not left, f"with the model on device 'meta', train_step_on_device passed labels on {', '.join(left)} "
                     f"to the loss; expected the model's device: labels = labels.to(device)")
 
@@ -249,7 +227,7 @@ def test_cuda_move_model(submission, rng):
     info = submission.fetch(submission.helper("module_tensor_facts", model))
     for kind in ("parameters", "buffers"):
         left = sorted({"a tensor subclass" if not t.get("exact") else t["device"]
-                       for t in info[kind] if not _on(t, "cuda")})
+                       for t in info[kind] if not ref.on(t, "cuda")})
         check(not left, f"after move_model(model, 'cuda'), some {kind} are on {', '.join(left)}; expected cuda")
 
 
@@ -291,11 +269,11 @@ def test_cuda_tensors(submission, rng):
     device = _as_device(submission.call("pick_device"), "pick_device()")
     check(device.type == "cuda", f"pick_device() returned {device} on a machine with a GPU; expected cuda:0")
     x = _random_x(rng)
-    info = _facts(submission, submission.call_keep("ones_on", x, "cuda"))
-    check(_on(info, "cuda"), f"ones_on(x, 'cuda') gave {_what_came_back(info)}")
+    info = ref.facts(submission, submission.call_keep("ones_on", x, "cuda"))
+    check(ref.on(info, "cuda"), f"ones_on(x, 'cuda') gave {ref.what_came_back(info)}")
     kept = submission.call_keep("add_on_device", x, "cuda")
-    info = _facts(submission, kept)
-    check(_on(info, "cuda"), f"add_on_device(x, 'cuda') gave {_what_came_back(info)}")
+    info = ref.facts(submission, kept)
+    check(ref.on(info, "cuda"), f"add_on_device(x, 'cuda') gave {ref.what_came_back(info)}")
     expect_close(submission.fetch(kept), x + 1, what="add_on_device(x, 'cuda')")
 
 
@@ -307,9 +285,9 @@ def test_cuda_to_cpu_double(submission, rng):
     _need_cuda()
     z = _random_x(rng)
     kept = submission.call_keep("to_cpu_double", submission.helper("to_device", z, "cuda"))
-    info = _facts(submission, kept)
-    check(_on(info, "cpu") and info["dtype"] == "float64",
-          f"to_cpu_double(z) for z on cuda gave {_what_came_back(info)} ({info.get('dtype')}); expected a float64 "
+    info = ref.facts(submission, kept)
+    check(ref.on(info, "cpu") and info["dtype"] == "float64",
+          f"to_cpu_double(z) for z on cuda gave {ref.what_came_back(info)} ({info.get('dtype')}); expected a float64 "
           f"tensor on cpu: z.to('cpu', torch.double)")
     result = expect_tensor(submission.fetch(kept), what="to_cpu_double(z) for z on cuda", shape=z.shape,
                            dtype=torch.float64)

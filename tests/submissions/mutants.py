@@ -71,6 +71,10 @@ MUTANTS = {
         def ones_double_like(x):
             return torch.ones_like(x)
     """),
+    "ones_double_like_ignores_device": variant("01_tensors", "torch.ones(x.size(), dtype=double): on the CPU", """
+        def ones_double_like(x):
+            return torch.ones(x.size(), dtype=torch.double)
+    """),
     "second_column_is_a_row": variant("01_tensors", "x[1] (a row) instead of x[:, 1]", """
         def second_column(x):
             return x[1]
@@ -359,6 +363,11 @@ MUTANTS = {
     "add_on_device_stays_put": variant("06_cuda", "adds on x's own device", """
         def add_on_device(x, device):
             return x + torch.ones_like(x)
+    """),
+    "add_on_device_modifies_x": variant("06_cuda", "x.add_(1) then moves x: the caller's x changes", """
+        def add_on_device(x, device):
+            x.add_(1)
+            return x.to(device)
     """),
     "model_not_moved": variant("06_cuda", "move_model returns the model unmoved", """
         def move_model(model, device):
