@@ -83,10 +83,9 @@ class GradeInSandbox(NbGraderPreprocessor):
         number_cells(nb)
         solution_cells = {c.metadata["nbgrader"]["grade_id"]: i for i, c in enumerate(nb.cells, 1)
                           if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-        result, cuda_excluded = self._grade(nb, course, assignment, info)
+        result = self._grade(nb, course, assignment, info)
         exercises = list(cell_points)
-        grades = grade_exercises(result, cell_points,
-                                 lambda t: exercise_of(t.id, t.exercise, exercises), cuda_excluded)
+        grades = grade_exercises(result, cell_points, lambda t: exercise_of(t.id, t.exercise, exercises))
         self._attach_notes(result, grades, solution_cells)
         restored = restore_missing(nb, cell_points, source_cells)
         roots = self._private_roots(info)
@@ -164,7 +163,7 @@ class GradeInSandbox(NbGraderPreprocessor):
                                     factory=factory)
             except GradingError as exc:
                 raise AutogradeError(str(exc)) from None
-        return report.assignments[0], report.environment.get("cuda_checks") == "excluded"
+        return report.assignments[0]
 
     def _private_roots(self, info) -> list[str]:
         """The nbgrader course folder (gradebook, source/, everyone's submissions): no

@@ -6,13 +6,10 @@ points of that exercise's tests (autograder/nbgrader_exercises.py groups them). 
 sandbox and asks this module, for each of those cells, for the score nbgrader should
 record and the text the student reads in the feedback.
 
-nbgrader's maximum per cell is fixed when the assignment is generated; the kit's is not
-(course.yaml `devices.without_gpu: exclude` drops CUDA-only checks from the maximum on
-a runner without a GPU). Mapping: an exercise's excluded points are awarded in
-proportion to the student's score on every check of the notebook that ran. Per cell
-that stays within [0, points]; summed over the notebook it is exactly
-`score x fixed maximum / kit maximum`, so a perfect notebook gets full marks and a blank
-one 0, and the notebook's percentage equals `autograder grade`'s.
+nbgrader's maximum per cell is fixed when the assignment is generated, and so is the
+kit's on every runner: a CUDA-only check that cannot run keeps its points in the maximum
+and is scored by course.yaml's `devices.without_gpu` (plugin.GradingPlugin), so a cell's
+score is the sum of its tests' scores, the very numbers `autograder grade` reports.
 """
 from __future__ import annotations
 
@@ -38,8 +35,6 @@ class ExerciseGrade:
     points: float                 # the cell's fixed maximum in nbgrader's gradebook
     tests: list[TestResult] = field(default_factory=list)
     score: float = 0.0            # what nbgrader records for the cell
-    excluded_points: float = 0.0  # CUDA-only points that could not run here
-    share: float = 0.0            # the notebook's score / maximum over the checks that ran
     notes: list[str] = field(default_factory=list)  # notebook-level problems shown here
 
     @property
@@ -48,7 +43,7 @@ class ExerciseGrade:
 
     @property
     def not_written(self) -> bool:
-        graded = [t for t in self.tests if t.max_score > 0]
+        graded = [t for t in self.tests if t.max_score > 0 and t.status != "skipped"]  # CUDA policy: not the student's
         return bool(graded) and all(t.message.startswith(NOT_WRITTEN) for t in graded)  # English: translated at render
 
 
@@ -64,22 +59,14 @@ def clamp_score(value, points) -> float:
     return round(min(max(value, 0.0), points), 6) + 0.0
 
 
-def grade_exercises(result: AssignmentResult, cell_points: dict[str, float], exercise_of,
-                    cuda_excluded: bool) -> dict[str, ExerciseGrade]:
-    """{exercise: grade} for the grade cells `cell_points` ({exercise: fixed points}).
-
-    exercise_of(test) -> exercise name; cuda_excluded: the report excluded CUDA-only
-    checks (their points are then the difference between a cell's points and its tests')."""
+def grade_exercises(result: AssignmentResult, cell_points: dict[str, float], exercise_of) -> dict[str, ExerciseGrade]:
+    """{exercise: grade} for the grade cells `cell_points` ({exercise: fixed points});
+    exercise_of(test) -> exercise name. A cell scores its tests' scores (within its points)."""
     grades = {e: ExerciseGrade(e, float(p)) for e, p in cell_points.items()}
     for test in result.tests:
         grades[exercise_of(test)].tests.append(test)
-    kit_max = sum(t.max_score for t in result.tests)
-    ratio = result.score / kit_max if kit_max > 0 else 0.0
     for grade in grades.values():
-        ran = sum(t.max_score for t in grade.tests)
-        grade.excluded_points = max(grade.points - ran, 0.0) if cuda_excluded else 0.0
-        grade.share = ratio
-        grade.score = clamp_score(grade.kit_score + ratio * grade.excluded_points, grade.points)
+        grade.score = clamp_score(grade.kit_score, grade.points)
     return grades
 
 
@@ -99,23 +86,11 @@ def render(grade: ExerciseGrade, solution_cell: int | None = None, language: str
                        "  ", "  ")
     else:
         for test in grade.tests:
-            if test.max_score == 0 and test.status == "skipped":
-                continue  # an excluded CUDA check: said once, below
             mark = tr(STATUS_MARK.get(test.status, test.status.upper()))
             lines += _wrap(f"{mark:<5} {tr(test.name)} ({test.score:g}/{test.max_score:g})", "  ", "        ")
             if test.message and test.status != "passed":
                 for paragraph in scrub(tr(test.message)).splitlines():
                     lines += _wrap(paragraph, "        ", "          ") if paragraph.strip() else []
-    if grade.excluded_points:
-        excluded, share = f"{grade.excluded_points:g}", f"{grade.share:.0%}"
-        lines += _wrap(tr(
-            N_(f"{excluded} point of CUDA-only checks could not run: this grader has no GPU (course policy "
-               f"devices.without_gpu: exclude). The gradebook's maximum is fixed, so this point is awarded in "
-               f"proportion to your score on the checks of this notebook that ran ({share}).")
-            if grade.excluded_points == 1 else
-            N_(f"{excluded} points of CUDA-only checks could not run: this grader has no GPU (course policy "
-               f"devices.without_gpu: exclude). The gradebook's maximum is fixed, so these points are awarded in "
-               f"proportion to your score on the checks of this notebook that ran ({share}).")), "  ", "  ")
     return "\n".join(lines)
 
 

@@ -101,6 +101,9 @@ class TestOutcome:
     duration_s: float = 0.0
     # Markers for the instructor (e.g. "tamper"), set from the fault that ended the test.
     flags: list[str] = field(default_factory=list)
+    # A CUDA-only check excluded on this runner (devices.without_gpu: exclude): scored in
+    # proportion to the checks that ran (GradingPlugin._score_excluded).
+    excluded: bool = False
     # Grader-side only (never in a report): the traceback of an internal grader error,
     # for whoever writes the tests. Set AUTOGRADER_DEBUG=1 to get it on stderr.
     detail: str = ""
@@ -308,6 +311,7 @@ class GradingPlugin:
         for outcome in self.outcomes.values():
             if outcome.status == "pending":  # collected but never reached (e.g. interrupted)
                 outcome.status, outcome.message = "error", N_("the test did not run")
+        self._score_excluded()
         return list(self.outcomes.values())
 
     def close(self) -> None:
@@ -465,21 +469,43 @@ class GradingPlugin:
 
     def _settle(self, outcome: TestOutcome, status: str, message: str) -> None:
         outcome.status, outcome.message = status, message
-        # An excluded CUDA check is worth nothing on this runner whatever else happened
-        # (a missing notebook too), so every student here has the same max score.
-        excluded = outcome.cuda and not self.cuda_available and self.cuda_policy == "exclude"
-        outcome.max_score = 0.0 if excluded else outcome.points
+        outcome.max_score = outcome.points  # every test keeps its points in the maximum, on every runner
         outcome.score = outcome.points if status == "passed" else 0.0
+        # An excluded CUDA check is scored from the others whatever else happened (a
+        # missing notebook too), once they are all known (_score_excluded).
+        outcome.excluded = outcome.cuda and not self.cuda_available and self.cuda_policy == "exclude"
 
     def _settle_cuda_policy(self, outcome: TestOutcome) -> None:
-        message = self.cuda_policy_message()
+        """A CUDA-only check on a runner without a GPU, by devices.without_gpu. Every
+        policy keeps the check's points in the maximum, so the same work has the same
+        total and maximum on any runner and through every output (JSON, batch,
+        Gradescope, Classroom, nbgrader, whose gradebook maximum is fixed)."""
+        outcome.message = self.cuda_policy_message()
+        outcome.max_score = outcome.points
         if self.cuda_policy == "exclude":
-            outcome.status, outcome.score, outcome.max_score = "skipped", 0.0, 0.0
+            outcome.status, outcome.score, outcome.excluded = "skipped", 0.0, True  # see _score_excluded
         elif self.cuda_policy == "award":
-            outcome.status, outcome.score, outcome.max_score = "skipped", outcome.points, outcome.points
+            outcome.status, outcome.score = "skipped", outcome.points
         else:
-            outcome.status, outcome.score, outcome.max_score = "failed", 0.0, outcome.points
-        outcome.message = message
+            outcome.status, outcome.score = "failed", 0.0
+
+    def _score_excluded(self) -> None:
+        """Excluded CUDA checks (policy exclude) earn their points in proportion to the
+        student's score on the checks of the same assignment that ran: the percentage is
+        the one the checks that ran give, and the maximum is course.yaml's points."""
+        for assignment in {o.assignment for o in self.outcomes.values() if o.excluded}:
+            tests = [o for o in self.outcomes.values() if o.assignment == assignment]
+            ran = [o for o in tests if not o.excluded]
+            top = sum(o.max_score for o in ran)
+            share = sum(o.score for o in ran) / top if top > 0 else 0.0
+            percent = f"{share:.0%}"
+            for o in tests:
+                if o.excluded:
+                    o.score = round(o.points * share, 6) + 0.0
+                if o.excluded and o.status == "skipped":  # a fault (missing file, ...) keeps its own message
+                    o.message = N_(f"no CUDA device on this runner; excluded by course policy "
+                                   f"(devices.without_gpu: exclude): its points follow your score on the "
+                                   f"checks of this assignment that ran ({percent})")
 
     # -- fixtures --------------------------------------------------------------------
     def submission_for(self, assignment: str) -> Submission:

@@ -463,7 +463,7 @@ def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_
         conn.send(StudentSubmission("ann", folder / "ann.py", "ann"))
         assert conn.poll(300), "the forked worker did not answer"
         result = conn.recv()
-        assert (result.status, result.score) == ("graded", 10.0), result.message
+        assert (result.status, result.score) == ("graded", FULL_MARKS), result.message
         # imported once in the zygote, so the templates share those pages instead of
         # importing it again each (torchvision's import is what brings torch._dynamo)
         assert "torchvision" in Path(f"/proc/{zygote.proc.pid}/maps").read_text()

@@ -42,6 +42,8 @@ FIRST = "01_tensors"
 NOTEBOOK = f"{FIRST}.ipynb"
 HIDDEN_TESTS = REPO / "autograder" / "tests_hidden" / f"test_{FIRST}.py"
 PARTIAL_SECOND_COLUMN = "def second_column(x):\n    return x[:, 0]  # the first column: wrong on purpose\n"
+CUDA = "06_cuda"
+PARTIAL_PICK_DEVICE = "def pick_device():\n    return torch.device('cpu')  # ignores the GPU: wrong on purpose\n"
 # Every attempt that succeeds is recorded; make_empty only works when none did, so a
 # breach also shows up as a lost point, and the 1 point proves the cell ran.
 ATTACK_CELL = """\
@@ -172,6 +174,10 @@ def nbcourse(tmp_path_factory) -> NbgraderCourse:
     partial = answered(answered(reference, "second_column", PARTIAL_SECOND_COLUMN), "make_uniform",
                        releases[FIRST].cells[position(releases[FIRST], "make_uniform")].source)
     course.submit("partial", FIRST, partial)
+    # a CUDA notebook with one mistake: on a CPU runner its CUDA-only checks are scored by
+    # the course's policy from a share that is neither 0 nor 1
+    reference_cuda = nbformat.read(course.submissions[("reference", CUDA)], as_version=4)
+    course.submit("partial", CUDA, answered(reference_cuda, "pick_device", PARTIAL_PICK_DEVICE))
     deleted = nbformat.from_dict(reference)
     deleted.cells = [c for c in deleted.cells if kit_exercise(c) not in ("make_empty", "to_python_number")]
     course.submit("deleted", FIRST, deleted)
@@ -198,11 +204,6 @@ def kit_results(nbcourse) -> dict[tuple[str, str], AssignmentResult]:
     with SandboxFactory(COURSE.limits, device=device, torch_threads=1) as factory:
         return {key: grade_path(str(path), COURSE, device=device, assignments=[key[1]], factory=factory).assignments[0]
                 for key, path in nbcourse.submissions.items()}
-
-
-def on_gradebook_scale(result: AssignmentResult) -> float:
-    """The kit's score on nbgrader's fixed maximum (course.yaml's points)."""
-    return result.score * POINTS[result.id] / result.max_score if result.max_score else 0.0
 
 
 # -- init ---------------------------------------------------------------------------------------
@@ -272,19 +273,58 @@ def test_reference_gets_full_marks_and_blank_zero_for_every_assignment(nbcourse)
 
 
 def test_gradebook_equals_autograder_grade_for_every_submission(nbcourse, kit_results):
+    """One CUDA policy for every path: the kit's maximum is course.yaml's points on any
+    runner, so nbgrader's gradebook holds the very numbers `autograder grade` reports."""
     for (student, aid), result in kit_results.items():
         assert result.status == "graded", (student, aid, result.notes)
-        assert nbcourse.score(student, aid) == pytest.approx(on_gradebook_scale(result)), (student, aid)
-        if result.max_score == POINTS[aid]:  # nothing excluded: the very same number
-            assert nbcourse.score(student, aid) == pytest.approx(result.score)
+        assert result.max_score == pytest.approx(POINTS[aid]), (student, aid)
+        assert nbcourse.score(student, aid) == pytest.approx(result.score), (student, aid)
+    partial = kit_results[("partial", CUDA)]
+    assert 0 < partial.score < POINTS[CUDA]
 
 
 def test_export_csv_has_the_gradebook_totals(nbcourse, kit_results):
     with open(nbcourse.dir / "grades.csv", newline="") as f:
         rows = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(f)}
     for key, result in kit_results.items():
-        assert float(rows[key]["score"]) == pytest.approx(on_gradebook_scale(result)), key
+        assert float(rows[key]["score"]) == pytest.approx(result.score), key
         assert float(rows[key]["max_score"]) == pytest.approx(POINTS[key[1]])
+
+
+def test_every_path_gives_the_same_totals_and_maxima(nbcourse, kit_results, tmp_path):
+    """The same submitted notebooks graded by `autograder batch` (whose reports are the
+    JSON, Gradescope and Classroom outputs of `autograder grade`), by grade_path and by
+    nbgrader: every assignment's score and maximum agree, CUDA-only checks included (this
+    runner decides them by course.yaml's devices.without_gpu)."""
+    import base64
+    import json
+
+    out = tmp_path / "batch"
+    proc = subprocess.run([sys.executable, "-m", "autograder", "--course", str(COURSE_FILE), "batch",
+                           str(nbcourse.dir), "--out", str(out), "--jobs", "2"],
+                          capture_output=True, text=True, timeout=1500, env=nbcourse.env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(out / "gradebook.csv", newline="") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    course_max = sum(POINTS.values())
+    for student in {s for s, _ in nbcourse.submissions}:
+        row = rows[student]
+        report = json.loads((out / "reports" / student / "report.json").read_text())
+        gradescope = json.loads((out / "reports" / student / "gradescope.json").read_text())
+        classroom = json.loads(base64.b64decode((out / "reports" / student / "classroom.txt").read_text()))
+        total = float(row["total"])
+        assert float(row["max_score"]) == report["max_score"] == pytest.approx(course_max), student
+        assert report["score"] == pytest.approx(total) == gradescope["score"], student
+        assert sum(t["max_score"] for t in gradescope["tests"]) == pytest.approx(course_max), student
+        assert classroom["max_score"] == pytest.approx(course_max), student
+        assert sum(t["score"] for t in classroom["tests"]) == pytest.approx(total, abs=1e-4), student
+        by_id = {a["id"]: a for a in report["assignments"]}
+        for (who, aid), result in kit_results.items():
+            if who != student:
+                continue
+            assert float(row[aid]) == pytest.approx(result.score, abs=1e-6), (student, aid)
+            assert by_id[aid]["max_score"] == pytest.approx(result.max_score) == pytest.approx(POINTS[aid])
+            assert nbcourse.score(student, aid) == pytest.approx(result.score), (student, aid)
 
 
 def test_partial_submission_gets_partial_credit_per_exercise(nbcourse):
@@ -373,21 +413,22 @@ def test_clamp_score_is_a_plain_float_within_points(value, expected):
     assert type(out) is float and out == expected
 
 
-def test_excluded_cuda_points_follow_the_share_of_the_checks_that_ran():
-    def test(tid, score, max_score, status="passed"):
+def test_a_grade_cell_scores_its_tests_as_the_report_does():
+    """A cell's score is the sum of its tests' scores (an excluded CUDA check arrives
+    scored by the policy, skipped with its points), within the cell's points."""
+    def test(tid, score, max_score, status="passed", message=""):
         return TestResult(id=tid, name=tid, category="device", score=score, max_score=max_score,
-                          status=status, visibility="hidden")
-    result = AssignmentResult(id="06_cuda", tests=[
-        test("cuda::a_one", 2, 2), test("cuda::a_cuda", 0, 0, "skipped"),
-        test("cuda::b_one", 0, 2, "failed"), test("cuda::c_cuda", 0, 0, "skipped")])
-    cells = {"a": 3.0, "b": 2.0, "c": 1.0}   # 2 of the 6 points could not run
-    grades = grade_exercises(result, cells, lambda t: t.id.split("::")[1][0], cuda_excluded=True)
-    # 2 of the 4 points that ran: half of each exercise's excluded points
+                          status=status, visibility="hidden", message=message)
+    policy = ("no CUDA device on this runner; excluded by course policy (devices.without_gpu: exclude): its points "
+              "follow your score on the checks of this assignment that ran (50%)")
+    result = AssignmentResult(id=CUDA, tests=[
+        test("cuda::a_one", 2, 2), test("cuda::a_cuda", 0.5, 1, "skipped", policy),
+        test("cuda::b_one", 0, 2, "failed", "wrong"), test("cuda::c_cuda", 0.5, 1, "skipped", policy)])
+    grades = grade_exercises(result, {"a": 3.0, "b": 2.0, "c": 1.0}, lambda t: t.id.split("::")[1][0])
     assert {e: g.score for e, g in grades.items()} == {"a": 2.5, "b": 0.0, "c": 0.5}
-    assert sum(g.score for g in grades.values()) == pytest.approx(result.score * 6 / result.max_score)
-    assert "devices.without_gpu: exclude" in render(grades["a"]).replace("\n  ", " ")
-    kept = grade_exercises(result, cells, lambda t: t.id.split("::")[1][0], cuda_excluded=False)
-    assert {e: g.score for e, g in kept.items()} == {"a": 2.0, "b": 0.0, "c": 0.0}
+    assert sum(g.score for g in grades.values()) == pytest.approx(result.score)
+    text = render(grades["c"]).replace("\n  ", " ")
+    assert "devices.without_gpu: exclude" in text and "(0.5/1)" in text and not grades["c"].not_written
 
 
 def test_render_wraps_long_messages_and_scrub_hides_paths():

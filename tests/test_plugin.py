@@ -190,7 +190,9 @@ def test_on_gpu(submission, device):
 
 
 @pytest.mark.parametrize("policy, status, score, max_score", [
-    ("exclude", "skipped", 0, 0), ("award", "skipped", 3, 3), ("fail", "failed", 0, 3)])
+    # every policy keeps the check's 3 points in the maximum; exclude scores it like the
+    # checks that ran (7/7 here), award gives it, fail takes it
+    ("exclude", "skipped", 3, 3), ("award", "skipped", 3, 3), ("fail", "failed", 0, 3)])
 def test_cuda_tests_without_a_gpu_follow_the_course_policy(tmp_path, policy, status, score, max_score):
     result, plugin = grade(tmp_path, CUDA_BODY, course=make_course(policy=policy), device="cpu")
     gpu = by_id(result)["demo::on_gpu"]
@@ -205,7 +207,25 @@ def test_cuda_tests_without_a_gpu_follow_the_course_policy(tmp_path, policy, sta
 def test_exclude_message_is_the_documented_one(tmp_path):
     result, _ = grade(tmp_path, CUDA_BODY, course=make_course(policy="exclude"))
     assert by_id(result)["demo::on_gpu"].message == (
-        "no CUDA device on this runner; excluded by course policy (devices.without_gpu: exclude)")
+        "no CUDA device on this runner; excluded by course policy (devices.without_gpu: exclude): its points "
+        "follow your score on the checks of this assignment that ran (100%)")
+
+
+def test_excluded_cuda_points_follow_the_share_of_the_checks_that_ran(tmp_path):
+    """7 of the 10 points that ran: the excluded 3-point check earns 70 % of 3, the maximum
+    stays course.yaml's 13, so the percentage is the one of the checks that ran."""
+    body = CUDA_BODY + """
+@pytest.mark.points(3)
+@pytest.mark.category("value")
+def test_cpu_wrong(submission):
+    assert False, "wrong on purpose"
+"""
+    result, _ = grade(tmp_path, body, course=make_course(points=13, policy="exclude"), device="cpu")
+    gpu = by_id(result)["demo::on_gpu"]
+    assert gpu.status == "skipped" and gpu.max_score == 3 and gpu.score == pytest.approx(2.1)
+    assert gpu.message.endswith("(70%)")
+    assert sum(t.max_score for t in result.tests) == 13
+    assert sum(t.score for t in result.tests) / 13 == pytest.approx(7 / 10)
 
 
 def test_cuda_tests_run_when_grading_on_cuda(tmp_path):
@@ -353,17 +373,18 @@ def test_grade_source_runs_in_process_through_the_plugin(tmp_path, monkeypatch):
     assert all(t.status == "error" and "syntax error" in t.message for t in broken.tests)
 
 
-def test_an_unavailable_submission_keeps_excluded_cuda_checks_at_zero_max(tmp_path):
+def test_an_unavailable_submission_scores_its_cuda_checks_zero_out_of_their_points(tmp_path):
     files = {str(write_tests(tmp_path, CUDA_BODY)): "hidden"}
 
     def unavailable(_aid):
         raise SubmissionUnavailable("no file for 01_demo was found")
-    for policy, gpu_max in (("exclude", 0), ("award", 3)):
+    for policy in ("exclude", "award", "fail"):
         course = make_course(policy=policy)
         plugin = run_tests(course, ["01_demo"], unavailable, seed=1, device=torch.device("cpu"), files=files)
         result = assignment_result(course, "01_demo", list(plugin.outcomes.values()))
         gpu = by_id(result)["demo::on_gpu"]
-        assert (gpu.status, gpu.score, gpu.max_score) == ("error", 0, gpu_max), policy
+        assert (gpu.status, gpu.score, gpu.max_score) == ("error", 0, 3), policy
+        assert gpu.message == "no file for 01_demo was found"
 
 
 def test_a_failure_is_reported_to_pytest_without_a_formatted_traceback(tmp_path):

@@ -59,8 +59,8 @@ def gradebook_csv(results: list[Result], assignment_ids: list[str]) -> str:
     """The CSV gradebook writer's columns (student, a score per assignment, total,
     max_score, status), one row per student sorted by id and no timings, so equal
     gradings give identical files."""
-    rows = [[r.student, *(_number(r.assignment_scores.get(a, 0.0)) for a in assignment_ids),
-             _number(r.score), _number(r.max_score), r.status, _flags(r)]
+    rows = [[r.student, *(csv_gradebook.number(r.assignment_scores.get(a, 0.0)) for a in assignment_ids),
+             csv_gradebook.number(r.score), csv_gradebook.number(r.max_score), r.status, _flags(r)]
             for r in sorted(results, key=lambda r: r.student)]
     return csv_gradebook.write_rows(rows, assignment_ids)
 
@@ -74,9 +74,6 @@ def _flags(r: Result) -> str:
         return ""
 
 
-def _number(x: float) -> str:
-    return f"{x:g}" if float(x).is_integer() else f"{round(x, 4)}"
-
 
 def _report(r: Result) -> dict:
     import json
@@ -88,9 +85,10 @@ def _report(r: Result) -> dict:
 
 
 class Maxima:
-    """The maximum scores the reports of this batch award (not course.yaml's points: a
-    runner without a GPU excludes CUDA-only checks under `devices.without_gpu: exclude`),
-    and what happened to the CUDA-only checks, for the summary and the histogram."""
+    """The maximum scores the reports of this batch award (course.yaml's points: every CUDA
+    policy keeps CUDA-only checks in the maximum; read from the reports all the same, so a
+    report says what it was graded out of), and what happened to the CUDA-only checks, for
+    the summary and the histogram."""
 
     def __init__(self, results: list[Result], points: list[tuple[str, float]]):
         self.course = {aid: float(p) for aid, p in points}
@@ -118,8 +116,11 @@ class Maxima:
         course_total = sum(self.course.values())
         effect = (f"; the maximum is {self.total:g} instead of course.yaml's {course_total:g}"
                   if abs(self.total - course_total) > 1e-9 else "")
+        how = {"excluded": "; their points follow each student's score on the checks that ran",
+               "awarded": "; their points are given to every student",
+               "failed": "; they score 0"}.get(checks, "")
         return (f"CUDA-only checks: {checks} on this runner, which has no GPU "
-                f"(devices.without_gpu: {policy}){effect}")
+                f"(devices.without_gpu: {policy}){how}{effect}")
 
 
 def percent(r: Result, maximum: float) -> float:

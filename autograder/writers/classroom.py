@@ -6,8 +6,8 @@ The reporter computes two things from it: the total it sends to Classroom (the s
 the tests' `score`) and its console table (passed tests / all tests * max_score). Those
 agree with our score only if every test entry is worth the same, so each test is split
 into equal point units (the greatest common divisor of the tests' points): a 3-point
-test becomes three entries of 1 point. CUDA checks excluded by policy (worth 0) are left
-out, since the reporter would count them as failures.
+test becomes three entries of 1 point, each carrying a third of the test's score (a
+partial score only comes from an excluded CUDA check, scored in proportion by policy).
 """
 from __future__ import annotations
 
@@ -41,7 +41,9 @@ def payload(report: Report) -> dict:
     for a, t in graded:
         status = "pass" if t.score >= t.max_score else ("error" if t.status in FAULT_STATUSES else "fail")
         count = units[id(t)] if split else 1
-        share = t.max_score / count
+        # A test's score split evenly over its units: the reporter's total (the sum of the
+        # scores) is the report's, partial scores included (an excluded CUDA check).
+        share = t.score / count
         for i in range(count):
             suffix = f" [{i + 1}/{count}]" if count > 1 else ""
             tests.append({
@@ -49,7 +51,7 @@ def payload(report: Report) -> dict:
                 "status": status,
                 "message": "" if status == "pass" else (t.message or t.status),
                 "execution_time": f"{t.duration_s / count:.2f}s",
-                "score": round(share if status == "pass" else 0.0, 6),
+                "score": round(share, 6),
             })
     if not tests:
         status = "error"

@@ -28,11 +28,18 @@ def grading_status(report: Report) -> str:
     return "; ".join(f"{status}: {' '.join(ids)}" for status, ids in problems.items())
 
 
+def number(value: float) -> str:
+    """A score as the report has it (rounded to 6 decimals), without trailing zeros: a
+    proportional CUDA score such as 19.090909 keeps its digits (:g would keep 6 in all)."""
+    text = f"{round(float(value), 6):.6f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
 def row(report: Report, student: str, assignment_ids: list[str] | None = None) -> list[str]:
     by_id = {a.id: a for a in report.assignments}
     ids = assignment_ids if assignment_ids is not None else list(by_id)
-    scores = [f"{by_id[i].score:g}" if i in by_id else "" for i in ids]
-    return [student, *scores, f"{report.score:g}", f"{report.max_score:g}", grading_status(report),
+    scores = [number(by_id[i].score) if i in by_id else "" for i in ids]
+    return [student, *scores, number(report.score), number(report.max_score), grading_status(report),
             " ".join(report.flags)]
 
 

@@ -2,9 +2,9 @@
 
 Top level: score, execution_time, output, visibility, stdout_visibility, tests[]. Each
 test: name, number, score, max_score, status ("passed" | "failed"), output, tags,
-visibility. Hidden tests are shown only once grades are published (HIDDEN_VISIBILITY);
-CUDA checks excluded by policy (max_score 0) are listed in the top-level output instead
-of as 0/0 tests.
+visibility. Hidden tests are shown only once grades are published (HIDDEN_VISIBILITY).
+A test worth nothing here (max_score 0) is listed in the top-level output instead of as
+a 0/0 test.
 """
 from __future__ import annotations
 

@@ -114,7 +114,7 @@ def write(report: Report) -> str:
     lines = [tr(N_(f"Grading report for {submission}")),
              tr(N_(f"device: {device}   seed: {seed}   torch: {torch_version}   python: {python}"))]
     if env.get("cuda_checks") not in (None, "none", "ran"):
-        checks, policy = tr(CUDA_CHECKS.get(env["cuda_checks"], env["cuda_checks"])), env.get("cuda_policy")
+        checks, policy = CUDA_CHECKS.get(env["cuda_checks"], env["cuda_checks"]), env.get("cuda_policy")  # translated inside the sentence
         lines.append(tr(N_(f"CUDA-only checks: {checks} (devices.without_gpu: {policy})")))
     if report.flags:
         flags = ", ".join(report.flags)
