@@ -58,7 +58,7 @@ def test_the_real_course_loads():
     ("    points: 15\n  - id: 04_lenet", "    points: fifteen\n  - id: 04_lenet",
      "assignments[2].points: must be a number, got 'fifteen'"),
     # negative points
-    ("    points: 10\n  - id: 02", "    points: -3\n  - id: 02", "assignments[0].points: must be a number >= 0, got '-3'"),
+    ("    points: 10.5\n  - id: 02", "    points: -3\n  - id: 02", "assignments[0].points: must be a number >= 0, got '-3'"),
     # duplicate ids
     ("  - id: 02_numpy_bridge", "  - id: 01_tensors", "assignments[1].id: duplicate id '01_tensors'"),
     # missing notebook

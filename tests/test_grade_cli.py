@@ -29,6 +29,9 @@ from submissions.sources import reference_source  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ["01_tensors", "02_numpy_bridge"]
+# course.yaml's points of those two: what their references score
+POINTS = {a.id: a.points for a in load_course(ROOT / "course.yaml", check_notebooks=False).assignments}
+TENSORS, BRIDGE = POINTS["01_tensors"], POINTS["02_numpy_bridge"]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,7 @@ def test_folder_maps_by_metadata_subfolder_and_file_name(tmp_path, course):
     notebook_from(reference_source("02_numpy_bridge"), tmp_path / "02_numpy_bridge" / "notebook.ipynb")
     report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK, backend="inprocess")
     assert [(a.id, a.score, a.max_score, a.status) for a in report.assignments] == [
-        ("01_tensors", 10, 10, "graded"), ("02_numpy_bridge", 10, 10, "graded")]
+        ("01_tensors", TENSORS, TENSORS, "graded"), ("02_numpy_bridge", BRIDGE, BRIDGE, "graded")]
     assert report.assignments[1].source == "02_numpy_bridge/notebook.ipynb"
 
 
@@ -133,8 +136,8 @@ def test_a_broken_notebook_loses_only_its_own_assignment(tmp_path, course):
     (tmp_path / "02_numpy_bridge.ipynb").write_text("{ truncated")
     report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK, backend="inprocess")
     tensors, bridge = report.assignments
-    assert tensors.score == tensors.max_score == 10
-    assert bridge.status == "unreadable" and bridge.score == 0 and bridge.max_score == 10
+    assert tensors.score == tensors.max_score == TENSORS
+    assert bridge.status == "unreadable" and bridge.score == 0 and bridge.max_score == BRIDGE
     assert all(t.status == "error" and "could not read 02_numpy_bridge.ipynb" in t.message for t in bridge.tests)
 
 
@@ -151,7 +154,7 @@ def test_a_single_file_with_assignment_option(tmp_path, course):
     path.write_text(reference_source("02_numpy_bridge"))
     report = grade_path(str(path), course, device="cpu", assignments=["02_numpy_bridge"], backend="inprocess")
     assert [a.id for a in report.assignments] == ["02_numpy_bridge"]
-    assert report.score == report.max_score == 10
+    assert report.score == report.max_score == BRIDGE
     assert report.environment["seed"] == course.seed and report.submission == str(path)
 
 
@@ -186,7 +189,7 @@ def test_json_on_stdout_is_only_the_report(tmp_path, reference_dir):
     done = autograder("grade", str(tmp_path / "01_tensors.py"), "--format", "json", "--seed", "5")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["score"] == data["max_score"] == 10 and data["environment"]["seed"] == 5
+    assert data["score"] == data["max_score"] == TENSORS and data["environment"]["seed"] == 5
 
 
 def test_output_file_is_written_and_stdout_stays_empty(tmp_path, reference_dir):
@@ -194,7 +197,7 @@ def test_output_file_is_written_and_stdout_stays_empty(tmp_path, reference_dir):
     out = tmp_path / "out" / "results.json"
     done = autograder("grade", str(tmp_path / "01_tensors.py"), "--format", "gradescope", "--output", str(out))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "" and json.loads(out.read_text())["score"] == 10
+    assert done.stdout == "" and json.loads(out.read_text())["score"] == TENSORS
 
 
 @pytest.mark.slow
@@ -214,7 +217,7 @@ def test_a_folder_named_for_an_assignment_grades_only_that_assignment():
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     assert [a["id"] for a in data["assignments"]] == ["01_tensors"]
-    assert data["score"] == data["max_score"] == 10
+    assert data["score"] == data["max_score"] == TENSORS
 
 
 def test_a_student_folder_counts_missing_assignments(tmp_path, reference_dir):
@@ -224,7 +227,7 @@ def test_a_student_folder_counts_missing_assignments(tmp_path, reference_dir):
     done = autograder("grade", str(tmp_path), "--format", "json")
     data = json.loads(done.stdout)
     assert len(data["assignments"]) == 6
-    assert data["score"] == 20 < data["max_score"]
+    assert data["score"] == TENSORS + BRIDGE < data["max_score"]
 
 
 def test_a_class_folder_of_one_assignment_grades_that_assignment_and_says_so(tmp_path, reference_dir):
@@ -236,7 +239,7 @@ def test_a_class_folder_of_one_assignment_grades_that_assignment_and_says_so(tmp
     assert "grading 02_numpy_bridge only" in done.stderr
     data = json.loads(done.stdout)
     assert [a["id"] for a in data["assignments"]] == ["02_numpy_bridge"]
-    assert data["score"] == data["max_score"] == 10
+    assert data["score"] == data["max_score"] == BRIDGE
 
 
 def test_one_assignment_is_inferred_only_when_every_file_agrees(tmp_path, course):
@@ -317,7 +320,7 @@ def test_a_folder_with_one_broken_notebook_still_grades_the_others(tmp_path, cou
     (tmp_path / "02_numpy_bridge" / "02_numpy_bridge.ipynb").write_text('{"cells": [')
     report = grade_path(str(tmp_path), course, device="cpu", assignments=QUICK)
     tensors, bridge = report.assignments
-    assert tensors.score == tensors.max_score == 10
+    assert tensors.score == tensors.max_score == TENSORS
     assert bridge.status == "unreadable" and bridge.score == 0
 
 
