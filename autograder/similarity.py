@@ -1,66 +1,57 @@
-"""`autograder similarity DIR`: rank pairs of submissions that share solution code.
+"""`autograder similarity DIR`: rank pairs of submissions by the distinctive code they share.
 
-For a human to review, never a verdict: nothing here changes a grade. The approach is
-MOSS's (Schleimer, Wilkerson and Aiken, "Winnowing", SIGMOD 2003) on normalised Python
-tokens, as JPlag normalises tokens: comments, docstrings, layout and the names a
-student chose are gone, so renaming variables or reformatting changes nothing. Code is
-compared per exercise (the functions and classes the starter notebook asks for), so
-reordering functions changes nothing either. Three filters keep the signal: the released
-starter code is subtracted (MOSS's base file), a passage found in many submissions is
-ignored (MOSS's -m: the lesson's own idiom, not a copy), and only pairs that share a
-rare fingerprint are scored (an inverted index, so 500 students cost far less than
-125,000 comparisons).
+For a human to review, never a verdict: nothing here changes a grade. Code is read as
+normalised token streams (autograder/similarity_tokens.py and similarity_normalize.py:
+names, layout, comments, noise statements, split expressions, rewritten loops, moved
+constants and statement order normalised away, as JPlag normalises tokens) and
+fingerprinted by winnowing as MOSS does (Schleimer, Wilkerson and Aiken, "Winnowing",
+SIGMOD 2003). The released starter code is subtracted (MOSS's base file). A pair's score
+is the log-likelihood ratio of "one copied the other" against "both wrote it alone"
+(Weights): each fingerprint the two share adds an inverse document frequency, large for
+code only they wrote alike and near 0 for the lesson's idiom that many students write;
+each fingerprint one has and the other lacks subtracts. So the score grows with the
+amount of distinctive code in common across the whole submission, and a copied notebook
+outranks a shared line of the lesson by far. docs/similarity.md gives the formulas.
 """
 from __future__ import annotations
 
 import ast
-import builtins
 import hashlib
-import io
-import itertools
-import keyword
 import math
 import sys
-import tokenize
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.cli import UsageError
 from autograder.load import LoadError, load_code, strip_ipython
+from autograder.similarity_tokens import OTHER, Token, import_aliases, normalized_tokens, split_units
 
-OTHER = "(other code)"          # whatever is not an exercise: helpers, top-level statements
+__all__ = ["OTHER", "REFERENCE", "DISCLAIMER", "Settings", "Unit", "Entry", "PairScore", "Starter",
+           "Weights", "rank_pairs", "shared_lines", "fingerprint_file", "read_starter", "all_kgrams",
+           "subtract", "import_aliases", "normalized_tokens", "progress"]
+
 REFERENCE = "[reference]"       # the reference solution, when it joins as a pseudo-student
 DISCLAIMER = ("This report ranks pairs of submissions for a person to review. A high score "
               "means shared code beyond the starter notebook; it proves nothing (students may "
               "share an idea from the lesson, or the reference may leak), and nothing in it "
               "changes a grade.")
 MAX_SOURCE_CHARS = 2_000_000    # beyond this a file is not student work; it is skipped
-_BUILTINS = frozenset(dir(builtins))
-_DROPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-            tokenize.ENCODING, tokenize.ENDMARKER}
-_STATEMENT_EDGE = {None, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
-_FSTRING_START = getattr(tokenize, "FSTRING_START", None)   # Python 3.12 splits f-strings
-_FSTRING_END = getattr(tokenize, "FSTRING_END", None)
+_MATRIX_CELLS = 8_000_000       # submissions x fingerprints held in memory at once (32 MB)
 
 
 @dataclass(frozen=True)
 class Settings:
-    k: int = 8                   # tokens per k-gram: shorter matches are chance
+    k: int = 6                   # tokens per k-gram (about one line of code): shorter matches are chance
     window: int = 4              # winnowing window: any match of k + window - 1 tokens is seen
-    common_share: float = 0.1    # a fingerprint in more than this share of the class ...
-    common_min: int = 10         # ... and in more than this many submissions is ignored
-    min_exercise_prints: int = 10  # a score resting on fewer (a few lines) is scaled down
-
-    def common_limit(self, submissions: int) -> int:
-        return max(self.common_min, math.ceil(self.common_share * submissions))
 
 
 @dataclass
 class Unit:
     """One exercise of one submission: its text and its winnowed fingerprints, each with
-    the (first, last) line of the unit text its k-gram spans."""
+    the lines of the unit text its k-gram covers."""
     source: str
-    prints: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+    prints: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass
@@ -69,309 +60,249 @@ class Entry:
     path: str
     units: dict[str, Unit] = field(default_factory=dict)
 
-    def size(self, exercise: str) -> int:
-        unit = self.units.get(exercise)
-        return len(unit.prints) if unit else 0
+    def fingerprints(self) -> set[int]:
+        return {h for unit in self.units.values() for h in unit.prints}
 
 
 @dataclass
 class PairScore:
     a: Entry
     b: Entry
-    exercises: dict[str, float]        # similarity per exercise, 0..1
-    shared: dict[str, set[int]]        # the fingerprints behind it, per exercise
-    overall: float                     # shared / comparable code over all exercises
-    review: float                      # the ranking key: overall, or one whole exercise copied
-    matched_lines: tuple[int, int]     # lines of a and of b inside shared k-grams
-
-
-# ---- tokens -------------------------------------------------------------------------
-
-def import_aliases(sources: list[str]) -> dict[str, str]:
-    """{local name: module path} for every import, so `import numpy as arr` reads like
-    `import numpy as np`: a renamed alias is a renamed variable."""
-    aliases: dict[str, str] = {}
-    for source in sources:
-        try:
-            tree = ast.parse(source)
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                for a in node.names:
-                    aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                for a in node.names:
-                    aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-    return aliases
-
-
-def _raw_tokens(text: str) -> list[tokenize.TokenInfo]:
-    tokens = []
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            tokens.append(tok)
-    except (tokenize.TokenError, SyntaxError):  # unfinished code still has its first tokens
-        pass
-    return tokens
-
-
-def normalized_tokens(text: str, aliases: dict[str, str]) -> list[tuple[str, int]]:
-    """(token, line) pairs with the student's choices normalised away: names they bound
-    become V (API names after a dot, builtins, imports and keyword arguments stay, they
-    carry what the code does), strings become S, docstrings, comments, layout and
-    trailing commas go."""
-    raw = [t for t in _raw_tokens(text) if t.type not in (tokenize.COMMENT, tokenize.NL)]
-    out: list[tuple[str, int]] = []
-    depth, skip_fstring = 0, 0
-    for i, tok in enumerate(raw):
-        if skip_fstring:
-            skip_fstring += (tok.type == _FSTRING_START) - (tok.type == _FSTRING_END)
-            continue
-        prev = raw[i - 1] if i else None
-        nxt = raw[i + 1] if i + 1 < len(raw) else None
-        if tok.type in _DROPPED:
-            continue
-        line = tok.start[0]
-        if tok.type == tokenize.STRING or tok.type == _FSTRING_START:
-            if tok.type == _FSTRING_START:
-                skip_fstring = 1
-                nxt = _after_fstring(raw, i)
-            if (prev.type if prev else None) in _STATEMENT_EDGE and (nxt.type if nxt else None) in _STATEMENT_EDGE:
-                continue  # a string that is a whole statement: a docstring
-            out.append(("S", line))
-        elif tok.type == tokenize.NAME:
-            out.append((_name(tok.string, raw, i, depth, aliases), line))
-        elif tok.type == tokenize.OP:
-            depth += tok.string in "([{"
-            depth -= tok.string in ")]}"
-            if tok.string == ";" or (tok.string == "," and nxt is not None and nxt.string in ")]}"):
-                continue
-            out.append((tok.string, line))
-        else:
-            out.append((tok.string, line))
-    return out
-
-
-def _after_fstring(raw: list, start: int):
-    level = 0
-    for tok in raw[start:]:
-        level += (tok.type == _FSTRING_START) - (tok.type == _FSTRING_END)
-        if level == 0:
-            index = raw.index(tok, start) + 1
-            return raw[index] if index < len(raw) else None
-    return None
-
-
-def _name(name: str, raw: list, i: int, depth: int, aliases: dict[str, str]) -> str:
-    if keyword.iskeyword(name) or name in ("self", "cls"):
-        return name
-    if i >= 1 and raw[i - 1].string == ".":
-        # `self.conv1` is the student's name for a layer; `x.view` is torch's.
-        return "V" if i >= 2 and raw[i - 2].string == "self" else name
-    if name in aliases:
-        return aliases[name]
-    if name in _BUILTINS:
-        return name
-    if depth and i + 1 < len(raw) and raw[i + 1].string == "=":
-        return name  # a keyword argument: the callee's name (dtype=, dim=), not the student's
-    return "V"
+    review: float                      # the ranking: evidence of copying over the whole submission
+    overall: float                     # share of one side's distinctive code the other holds, 0..1
+    exercises: dict[str, float]        # evidence of copying, exercise by exercise
+    matched_lines: tuple[int, int]     # lines of a and of b inside fingerprints the other holds
 
 
 # ---- fingerprints -------------------------------------------------------------------
 
-def kgram_hashes(tokens: list[tuple[str, int]], k: int) -> list[int]:
-    # A stable hash (not hash(), which is salted per process) so workers agree.
-    words = [t for t, _ in tokens]
-    return [int.from_bytes(hashlib.blake2b("\x1f".join(words[i:i + k]).encode(), digest_size=8).digest(), "big")
-            for i in range(len(words) - k + 1)]
+_TOKEN_IDS: dict[str, int] = {}
+
+
+def _token_id(text: str) -> int:
+    # A stable number per token (hash() of a string is salted per process, so workers
+    # would disagree); a k-gram is then hashed as a tuple of ints, which is not salted.
+    found = _TOKEN_IDS.get(text)
+    if found is None:
+        found = _TOKEN_IDS[text] = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
+    return found
+
+
+def kgram_hashes(tokens: list[Token], k: int) -> list[int]:
+    ids = [_token_id(t) for t, _, _ in tokens]
+    return [hash(tuple(ids[i:i + k])) for i in range(len(ids) - k + 1)]
 
 
 def winnow(hashes: list[int], window: int) -> list[int]:
     """Positions of the fingerprints: the rightmost minimum of each window (robust
-    winnowing); a sequence shorter than one window keeps its minimum."""
+    winnowing), each recorded once; a sequence shorter than one window keeps its minimum."""
     if not hashes:
         return []
     if len(hashes) <= window:
-        return [min(range(len(hashes)), key=lambda p: (hashes[p], -p))]
-    chosen, last = [], -1
-    for start in range(len(hashes) - window + 1):
-        best = min(range(start, start + window), key=lambda p: (hashes[p], -p))
-        if best != last:
-            chosen.append(best)
-            last = best
-    return chosen
-
-
-def split_units(sources: list[str], exercises: list[str]) -> dict[str, tuple[str, list[tuple[int, int]]]]:
-    """{exercise: (unit text, segments)} from a submission's cells. A segment is a line
-    range of the unit text fingerprinted on its own, so k-grams never span two methods
-    or two helpers and their order does not matter. A later definition replaces an
-    earlier one, as it does when the notebook runs."""
-    wanted = set(exercises)
-    units: dict[str, tuple[list[str], list[tuple[int, int]]]] = {}
-    for source in sources:
-        lines = source.split("\n")
-        try:
-            body = ast.parse(source).body
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            _add(units, OTHER, lines, [(0, len(lines))], replace=False)
+        low = min(hashes)
+        return [len(hashes) - 1 - hashes[::-1].index(low)]
+    chosen, best = [], -1
+    for end in range(window - 1, len(hashes)):
+        start = end - window + 1
+        if best >= start:  # the last minimum is still in the window: only the new hash can beat it
+            if hashes[end] <= hashes[best]:
+                best = end
+                chosen.append(best)
             continue
-        loose: list[str] = []
-        for stmt in body:
-            first, last = _span(stmt)
-            text = lines[first:last]
-            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-                name = stmt.name if stmt.name in wanted else OTHER
-                _add(units, name, text, _inner_segments(stmt, first, last), replace=name != OTHER)
-            else:
-                loose.extend(text)
-        if loose:
-            _add(units, OTHER, loose, [(0, len(loose))], replace=False)
-    return {name: ("\n".join(text), segments) for name, (text, segments) in units.items()}
-
-
-def _span(stmt: ast.stmt) -> tuple[int, int]:
-    first = min([stmt.lineno] + [d.lineno for d in getattr(stmt, "decorator_list", [])])
-    return first - 1, stmt.end_lineno or stmt.lineno
-
-
-def _inner_segments(stmt: ast.stmt, first: int, last: int) -> list[tuple[int, int]]:
-    if not isinstance(stmt, ast.ClassDef) or not stmt.body:
-        return [(0, last - first)]
-    spans = [_span(s) for s in stmt.body]
-    segments = [(0, spans[0][0] - first)] if spans[0][0] > first else []
-    return segments + [(a - first, b - first) for a, b in spans]
-
-
-def _add(units: dict, name: str, text: list[str], segments: list[tuple[int, int]], replace: bool) -> None:
-    if replace or name not in units:
-        units[name] = ([], [])
-    lines, spans = units[name]
-    offset = len(lines) + (1 if lines else 0)
-    if lines:
-        lines.append("")
-    lines.extend(text)
-    spans.extend((offset + a, offset + b) for a, b in segments)
-
-
-def segment_tokens(text: str, segments, aliases: dict[str, str]):
-    lines = text.split("\n")
-    for start, end in segments:
-        tokens = normalized_tokens("\n".join(lines[start:end]) + "\n", aliases)
-        yield [(t, start + line) for t, line in tokens]  # 1-based line in the unit text
+        part = hashes[start:end + 1]
+        low = min(part)
+        best = end - part[::-1].index(low)
+        chosen.append(best)
+    return chosen
 
 
 def fingerprint_units(sources: list[str], exercises: list[str], aliases: dict[str, str],
                       settings: Settings) -> dict[str, Unit]:
     units = {}
-    for name, (text, segments) in split_units(sources, exercises).items():
-        unit = Unit(text)
-        for tokens in segment_tokens(text, segments, aliases):
+    for name, code in split_units(sources, exercises, aliases).items():
+        prints: dict[int, set[int]] = {}
+        for tokens in code.streams:
             hashes = kgram_hashes(tokens, settings.k)
             for pos in winnow(hashes, settings.window):
-                span = (tokens[pos][1], tokens[pos + settings.k - 1][1])
-                unit.prints.setdefault(hashes[pos], []).append(span)
-        units[name] = unit
+                lines = prints.setdefault(hashes[pos], set())
+                for _, lo, hi in tokens[pos:pos + settings.k]:
+                    lines.update(range(lo, hi + 1))
+        units[name] = Unit(code.text, {h: tuple(sorted(lines - {0})) for h, lines in prints.items()})
     return units
 
 
 def all_kgrams(sources: list[str], exercises: list[str], aliases: dict[str, str], settings: Settings) -> set[int]:
     """Every k-gram of the starter code (not only the winnowed ones): the base to subtract."""
     found: set[int] = set()
-    for text, segments in split_units(sources, exercises).values():
-        for tokens in segment_tokens(text, segments, aliases):
+    for code in split_units(sources, exercises, aliases).values():
+        for tokens in code.streams:
             found.update(kgram_hashes(tokens, settings.k))
     for source in sources:  # whole cells too, for statements the split groups differently
-        found.update(kgram_hashes(normalized_tokens(source, aliases), settings.k))
+        found.update(kgram_hashes([(t, line, line) for t, line in normalized_tokens(source, aliases)], settings.k))
     return found
 
-
-# ---- scoring ------------------------------------------------------------------------
 
 def subtract(entries: list[Entry], base: set[int]) -> None:
     for entry in entries:
         for unit in entry.units.values():
-            unit.prints = {h: spans for h, spans in unit.prints.items() if h not in base}
+            unit.prints = {h: lines for h, lines in unit.prints.items() if h not in base}
 
 
-def rare_fingerprints(entries: list[Entry], settings: Settings) -> dict[tuple[str, int], list[int]]:
-    """The inverted index {(exercise, fingerprint): submissions holding it}, without the
-    fingerprints so common they are the lesson's idiom rather than a copy."""
-    index: dict[tuple[str, int], list[int]] = {}
-    for number, entry in enumerate(entries):
-        for exercise, unit in entry.units.items():
-            for h in unit.prints:
-                index.setdefault((exercise, h), []).append(number)
-    limit = settings.common_limit(len(entries))
-    return {key: holders for key, holders in index.items() if len(holders) <= limit}
+# ---- scoring ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Weights:
+    """What one fingerprint says about a pair, from how many other submissions hold it.
+
+    Submission b holds a copy of a's code, or the two were written independently: the
+    log-likelihood ratio of the two is
+
+        E(a->b) = sum over a's fingerprints h of  log(q / p_h)              if b holds h
+                                                  log((1 - q) / (1 - p_h))  if not
+
+    p_h = (n_h + 1/2) / (N - 1), n_h the number of the other N - 2 submissions holding h
+    (the chance b wrote it independently, with half a pseudo-count), q the share of a
+    copied passage's fingerprints still found in the copy after normalisation. The first
+    term is an inverse document frequency: about log(2N) for code only these two wrote
+    alike, near 0 for the lesson's idiom. The second charges for code of a's that b does
+    not have, so a pair that shares the idiom, or one passage, but differs elsewhere does
+    not look like a copy. Terms keep their sign: sharing never counts against a pair, a
+    difference never for it."""
+    submissions: int
+    survive: float = 0.99       # q: normalisation leaves nearly all of a copy's fingerprints
+    prior: float = 0.5          # pseudo-count: code nobody else wrote is not impossible to write
+
+    def share(self, others: int) -> float:
+        return (others + self.prior) / (self.submissions - 2 + 2 * self.prior)
+
+    def shared(self, holders: int) -> float:
+        """log(q / p_h) for a fingerprint both hold (holders counts the pair)."""
+        return max(0.0, math.log(self.survive / self.share(max(holders - 2, 0))))
+
+    def missing(self, holders: int) -> float:
+        """log((1 - q) / (1 - p_h)) for a fingerprint only one of the pair holds."""
+        rest = 1 - self.share(holders - 1)
+        return min(0.0, math.log((1 - self.survive) / rest)) if rest > 0 else 0.0  # rest <= 0: all hold it
 
 
-def candidate_pairs(index: dict[tuple[str, int], list[int]]) -> set[tuple[int, int]]:
-    pairs: set[tuple[int, int]] = set()
-    for holders in index.values():
-        if len(holders) > 1:
-            pairs.update(itertools.combinations(holders, 2))
-    return pairs
+def rank_pairs(entries: list[Entry], exercises: list[str], model=Weights,
+               single_exercise_pairs: int = 25) -> tuple[list[PairScore], dict[int, float]]:
+    """Every pair with positive evidence, best first, and the weight (0..1 of the
+    largest possible) of every fingerprint two or more submissions hold.
 
+    review_score(a, b) = max(0, E(a->b), E(b->a)), where E(a->b) is the log-likelihood
+    ratio (Weights) over all of a's fingerprints against b's: it grows with the amount
+    of distinctive code the pair shares, and code one has that the other lacks counts
+    against it, so two students who share the lesson's idiom, or one uncommon passage
+    among code that differs, score far below a copied notebook. exercise:<name> is the
+    same ratio over one exercise (in its better direction, 0 when negative): a single
+    copied exercise shows there even when the rest of the pair's code differs, and the
+    `single_exercise_pairs` pairs strongest there are listed whatever their score. All
+    pairs are scored at once as matrix products (submissions x fingerprints): a class of
+    500 (124,750 pairs) takes seconds."""
+    import numpy as np
 
-def score_pair(a: Entry, b: Entry, exercises: list[str], settings: Settings,
-               distinctive_a: dict[str, set[int]] | None = None,
-               distinctive_b: dict[str, set[int]] | None = None) -> PairScore:
-    """Per exercise: shared distinctive fingerprints (not common in the class) over the
-    smaller side's distinctive fingerprints, so copying into longer code still shows and
-    the lesson's idiom neither raises nor dilutes it; overall: the same summed over the
-    exercises, so a large exercise weighs more than a one-liner. The review key is the
-    higher of overall and the best exercise, each scaled down when it rests on fewer
-    than `min_exercise_prints` fingerprints: one whole non-trivial exercise copied out
-    of five ranks a pair high, a matching one-liner does not."""
-    own_a = distinctive_a if distinctive_a is not None else {e: set(u.prints) for e, u in a.units.items()}
-    own_b = distinctive_b if distinctive_b is not None else {e: set(u.prints) for e, u in b.units.items()}
-    sims, shared, matched, comparable, review = {}, {}, 0, 0, 0.0
+    n = len(entries)
+    if n < 2:
+        return [], {}
+    weights = model(n)
+    held = [entry.fingerprints() for entry in entries]
+    holders = Counter(h for prints in held for h in prints)
+    common = [h for h, count in holders.items() if count > 1]
+    column = {h: i for i, h in enumerate(common)}
+    missing = [weights.missing(count) for count in range(n + 1)]
+    gain = np.array([weights.shared(holders[h]) for h in common], dtype=np.float32)
+    cost = np.array([missing[holders[h]] for h in common], dtype=np.float32)
+
+    def columns(prints) -> list[int]:
+        return [column[h] for h in prints if h in column]
+
+    def charge(prints) -> float:  # as if the other side held none of them
+        return sum(missing[holders[h]] for h in prints)
+
+    everything = [columns(p) for p in held]
+    one_way, parts = np.zeros((n, n)), {}
     for exercise in exercises:
-        pa, pb = own_a.get(exercise, set()), own_b.get(exercise, set())
-        smaller = min(len(pa), len(pb))
-        shared[exercise] = pa & pb
-        sims[exercise] = len(shared[exercise]) / smaller if smaller else 0.0
-        matched += len(shared[exercise])
-        comparable += smaller
-        review = max(review, sims[exercise] * min(1.0, smaller / settings.min_exercise_prints))
-    overall = matched / comparable if comparable else 0.0
-    review = max(review, overall * min(1.0, comparable / settings.min_exercise_prints))
-    lines = (_matched_lines(a, shared), _matched_lines(b, shared))
-    return PairScore(a, b, sims, shared, overall, review, lines)
+        prints = [entry.units[exercise].prints if exercise in entry.units else {} for entry in entries]
+        evidence = np.array([charge(p) for p in prints])[:, None] + \
+            _shared_weight([columns(p) for p in prints], everything, gain - cost, n)
+        one_way += evidence
+        parts[exercise] = np.maximum(0.0, np.maximum(evidence, evidence.T))
+    review = np.maximum(0.0, np.maximum(one_way, one_way.T))
+    rarity = np.maximum(np.array([-charge(p) for p in held]), 1e-9)[:, None]
+    covered = _shared_weight(everything, everything, -cost, n) / rarity
+    overall = np.round(np.minimum(1.0, np.maximum(covered, covered.T)), 6)  # float32 sums: 0.9999999 is 1
+
+    listed = np.triu(review, 1) > 1e-6
+    if parts:  # and the pairs with the strongest single exercise, for a copy of one exercise
+        best_part = np.triu(np.max(np.stack(list(parts.values())), axis=0), 1)
+        strongest = np.argsort(best_part, axis=None)[::-1][:single_exercise_pairs]
+        listed.flat[strongest[best_part.flat[strongest] > 1e-6]] = True
+    first, second = np.nonzero(listed)
+    pairs = []
+    for i, j in zip(first.tolist(), second.tolist()):
+        lines = (_matched_lines(entries[i], held[j]), _matched_lines(entries[j], held[i]))
+        pairs.append(PairScore(entries[i], entries[j], float(review[i, j]), float(overall[i, j]),
+                               {e: float(m[i, j]) for e, m in parts.items()}, lines))
+    pairs.sort(key=lambda p: (-round(p.review, 6), -p.overall, p.a.student, p.b.student))
+    top = weights.shared(2) or 1.0
+    return pairs, {h: float(g) / top for h, g in zip(common, gain.tolist())}
 
 
-def _matched_lines(entry: Entry, shared: dict[str, set[int]]) -> int:
-    return sum(len(matched_line_numbers(entry.units[e], hashes)) for e, hashes in shared.items() if hashes)
+def _shared_weight(rows: list[list[int]], others: list[list[int]], weight, n: int):
+    """S[i, j] = sum of the weights of the columns row i holds and others[j] holds too, as
+    (A * w) @ B.T over dense slices of the 0/1 matrices A and B, a few MB at a time."""
+    import numpy as np
+
+    out = np.zeros((n, n))
+    if not len(weight):
+        return out
+    width = max(1, _MATRIX_CELLS // max(n, 1))
+    indexed = []
+    for lists in (rows, others):
+        row = np.repeat(np.arange(n), [len(r) for r in lists])
+        indexed.append((row, np.fromiter((c for r in lists for c in r), dtype=np.int64, count=len(row))))
+    for start in range(0, len(weight), width):
+        blocks = []
+        for row, col in indexed:
+            inside = (col >= start) & (col < start + width)
+            block = np.zeros((n, min(width, len(weight) - start)), dtype=np.float32)
+            block[row[inside], col[inside] - start] = 1.0
+            blocks.append(block)
+        out += (blocks[0] * weight[start:start + blocks[0].shape[1]]) @ blocks[1].T
+    return out
 
 
-def matched_line_numbers(unit: Unit, hashes: set[int]) -> set[int]:
-    lines: set[int] = set()
-    for h in hashes:
-        for first, last in unit.prints.get(h, ()):
-            lines.update(range(first, last + 1))
-    return lines
+def _matched_lines(entry: Entry, other: set[int]) -> int:
+    """Lines of entry inside fingerprints the other submission holds."""
+    count = 0
+    for unit in entry.units.values():
+        lines: set[int] = set()
+        for h, unit_lines in unit.prints.items():
+            if h in other:
+                lines.update(unit_lines)
+        count += len(lines)
+    return count
 
 
-def rank_pairs(entries: list[Entry], exercises: list[str], settings: Settings,
-               progress: bool = False) -> list[PairScore]:
-    """Every pair that shares a distinctive fingerprint, best first (all others score 0)."""
-    index = rare_fingerprints(entries, settings)
-    distinctive = [{e: {h for h in u.prints if (e, h) in index} for e, u in entry.units.items()}
-                   for entry in entries]
-    scored = [score_pair(entries[i], entries[j], exercises, settings, distinctive[i], distinctive[j])
-              for i, j in _progress(sorted(candidate_pairs(index)), progress, "pairs")]
-    scored = [s for s in scored if s.review > 0]
-    scored.sort(key=lambda s: (-s.review, -s.overall, -sum(s.matched_lines), s.a.student, s.b.student))
-    return scored
-
-
-def _progress(items, enabled: bool, unit: str):
-    if not enabled:
-        return items
-    from tqdm import tqdm
-    return tqdm(items, file=sys.stderr, unit=unit, dynamic_ncols=True, leave=False)
+def shared_lines(pair: PairScore, weights: dict[int, float]) -> dict[str, tuple[dict[int, float], dict[int, float]]]:
+    """{exercise: (lines of a, lines of b)} inside fingerprints the other side holds,
+    each line with the highest weight among them (the report shades by it)."""
+    held = (pair.b.fingerprints(), pair.a.fingerprints())
+    out = {}
+    for exercise in dict.fromkeys(list(pair.a.units) + list(pair.b.units)):
+        sides = []
+        for entry, other in zip((pair.a, pair.b), held):
+            marks: dict[int, float] = {}
+            unit = entry.units.get(exercise)
+            for h, unit_lines in (unit.prints.items() if unit else ()):
+                if h in other and weights.get(h, 0.0) > 0:
+                    for line in unit_lines:
+                        marks[line] = max(marks.get(line, 0.0), weights[h])
+            sides.append(marks)
+        if sides[0] or sides[1]:
+            out[exercise] = (sides[0], sides[1])
+    return out
 
 
 # ---- one assignment of a class ------------------------------------------------------
@@ -380,6 +311,10 @@ def _progress(items, enabled: bool, unit: str):
 class Starter:
     exercises: list[str]
     sources: list[str]
+
+    @property
+    def aliases(self) -> dict[str, str]:
+        return import_aliases(self.sources)
 
 
 def read_starter(notebook: Path) -> Starter:
@@ -407,7 +342,7 @@ def read_starter(notebook: Path) -> Starter:
 
 def fingerprint_file(task: tuple) -> Entry | str:
     """One student's file -> Entry, or a one-line note why it was skipped (runs in a worker)."""
-    student, path, starter, settings = task
+    student, path, starter, aliases, settings = task
     try:
         code = load_code(path)
     except LoadError as exc:
@@ -415,6 +350,16 @@ def fingerprint_file(task: tuple) -> Entry | str:
     sources = [cell.source for cell in code.cells]
     if sum(map(len, sources)) > MAX_SOURCE_CHARS:
         return f"{student}: skipped, {Path(path).name} holds over {MAX_SOURCE_CHARS:,} characters of code"
-    aliases = import_aliases(starter.sources + sources)
-    entry = Entry(student, str(path), fingerprint_units(sources, starter.exercises, aliases, settings))
-    return entry
+    try:
+        units = fingerprint_units(sources, starter.exercises, aliases, settings)
+    except RecursionError:
+        return f"{student}: skipped, {Path(path).name} nests code too deeply to compare"
+    return Entry(student, str(path), units)
+
+
+def progress(items, enabled: bool, unit: str):
+    """A progress bar on stderr when asked and stderr is a terminal (never in a CI log)."""
+    if not enabled or not sys.stderr.isatty():
+        return items
+    from tqdm import tqdm
+    return tqdm(items, file=sys.stderr, unit=unit, dynamic_ncols=True, leave=False)

@@ -1,23 +1,25 @@
 """`autograder similarity DIR` (and `batch --similarity`): find the class the way batch
 does, compare each assignment with autograder.similarity, and write per assignment
 pairs.csv (every pair sharing code, ranked), report.html (the top pairs side by side,
-matched lines highlighted) and distribution.png (all pairs' scores, log scale, so the few
-high pairs stand out); and index.html over the assignments. Every page says that the
-ranking proves nothing."""
+shared lines shaded by how distinctive they are) and distribution.png (all pairs'
+scores, so the few high pairs stand out); and index.html over the assignments. Every page
+says that the ranking proves nothing. The summary goes to stdout, notes about skipped
+files to stderr, and a progress bar only to a terminal."""
 from __future__ import annotations
 
 import csv
 import html
 import io
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder.cli import UsageError
 from autograder.mapping import GradingError, map_files
-from autograder.similarity import (DISCLAIMER, OTHER, REFERENCE, Entry, PairScore, Settings, Unit,
-                                   _progress, all_kgrams, fingerprint_file, import_aliases,
-                                   matched_line_numbers, rank_pairs, read_starter, subtract)
+from autograder.similarity import (DISCLAIMER, OTHER, REFERENCE, Entry, PairScore, Settings, Unit, all_kgrams,
+                                   fingerprint_file, progress, rank_pairs, read_starter,
+                                   shared_lines, subtract)
+
 
 @dataclass
 class AssignmentResult:
@@ -26,10 +28,16 @@ class AssignmentResult:
     entries: list[Entry]
     pairs: list[PairScore]
     notes: list[str]
+    weights: dict[int, float] = field(default_factory=dict)   # fingerprint -> its weight when shared, 0..1
 
     @property
     def all_pairs(self) -> int:
         return len(self.entries) * (len(self.entries) - 1) // 2
+
+    @property
+    def scored(self) -> list[PairScore]:
+        """The pairs with a positive review score (the others are listed for one exercise)."""
+        return [p for p in self.pairs if p.review > 0]
 
 
 def class_files(root: Path, course, assignment_id: str, include_reference: bool) -> tuple[list[tuple[str, Path]], list[str]]:
@@ -54,25 +62,28 @@ def class_files(root: Path, course, assignment_id: str, include_reference: bool)
 
 
 def compare_assignment(root: Path, course, assignment_id: str, settings: Settings = Settings(),
-                       include_reference: bool = False, jobs: int = 1, progress: bool = False) -> AssignmentResult:
+                       include_reference: bool = False, jobs: int = 1,
+                       show_progress: bool = False) -> AssignmentResult:
     assignment = course.assignment(assignment_id)
     starter_path = course.student_notebook(assignment)
     if not starter_path.is_file():
         raise UsageError(f"no starter notebook for {assignment_id} at {starter_path} (needed to subtract it)")
     starter = read_starter(starter_path)
     files, notes = class_files(root, course, assignment_id, include_reference)
-    tasks = [(student, path, starter, settings) for student, path in files]
+    aliases = starter.aliases
+    tasks = [(student, path, starter, aliases, settings) for student, path in files]
     if jobs > 1 and len(tasks) >= 40:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            results = list(_progress(pool.map(fingerprint_file, tasks, chunksize=8), progress, "sub"))
+            results = list(progress(pool.map(fingerprint_file, tasks, chunksize=8), show_progress, "sub"))
     else:
-        results = [fingerprint_file(t) for t in _progress(tasks, progress, "sub")]
+        results = [fingerprint_file(t) for t in progress(tasks, show_progress, "sub")]
     entries = [r for r in results if isinstance(r, Entry)]
     notes += [r for r in results if isinstance(r, str)]
-    subtract(entries, all_kgrams(starter.sources, starter.exercises, import_aliases(starter.sources), settings))
+    subtract(entries, all_kgrams(starter.sources, starter.exercises, aliases, settings))
     exercises = starter.exercises + [OTHER]
-    return AssignmentResult(assignment_id, exercises, entries, rank_pairs(entries, exercises, settings, progress), notes)
+    pairs, weights = rank_pairs(entries, exercises)
+    return AssignmentResult(assignment_id, exercises, entries, pairs, notes, weights)
 
 
 def run_similarity(args, course) -> int:
@@ -87,7 +98,7 @@ def run_similarity(args, course) -> int:
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a folder")
     results = [compare_assignment(root, course, aid, include_reference=args.include_reference,
-                                  jobs=_cores(), progress=True) for aid in ids]
+                                  jobs=_cores(), show_progress=True) for aid in ids]
     results = [r for r in results if r.entries]
     if not results:
         raise UsageError(f"no submission under {root} maps to {', '.join(ids)}")
@@ -97,10 +108,22 @@ def run_similarity(args, course) -> int:
         for note in result.notes:
             print(f"similarity: {result.assignment}: {note}", file=sys.stderr)
     write_index(out, results)
-    print(f"similarity: {', '.join(f'{r.assignment} ({len(r.entries)} submissions, {len(r.pairs)} pairs share code)' for r in results)}"
-          f"; open {out / 'index.html'}. It ranks pairs to review; it proves nothing and changes no grade.",
-          file=sys.stderr)
+    for result in results:
+        print(f"similarity: {summary_line(result)}")
+    print(f"similarity: report in {out / 'index.html'}. It ranks pairs for a person to review; "
+          "it proves nothing and changes no grade.")
     return 0
+
+
+def summary_line(result: AssignmentResult) -> str:
+    scored = result.scored
+    top = f" (highest {scored[0].review:.1f}: {scored[0].a.student} & {scored[0].b.student})" if scored else ""
+    return (f"{result.assignment}: {_count(len(result.entries), 'submission')}, {_count(result.all_pairs, 'pair')}; "
+            f"{len(scored)} {'scores' if len(scored) == 1 else 'score'} above 0{top}")
+
+
+def _count(number: int, one: str, many: str | None = None) -> str:
+    return f"{number} {one if number == 1 else many or one + 's'}"
 
 
 def run_after_batch(args, course, out: Path) -> None:
@@ -129,8 +152,21 @@ section.pair { border-top: 2px solid #888; margin-top: 2em; }
 pre { background: #f7f7f7; padding: .5em; overflow-x: auto; font-size: 90%; }
 .line { display: block; white-space: pre; }
 .line::before { content: attr(data-n); display: inline-block; width: 3em; color: #999; }
-mark.match { background: #ffb3b3; display: block; white-space: pre; }
+mark.match { display: block; white-space: pre; }
 """
+_ABOUT_SCORE = ("The review score is the evidence, in nats, that one submission copied the other rather "
+                "than both being written independently: each fingerprint (a winnowed run of about one line of "
+                "normalised code) of one side that the other also holds adds log(q / p), p being the share of "
+                "the class holding it, so code only these two wrote alike adds about log(2N) and the "
+                "lesson's idiom, which many write alike, adds almost nothing; each fingerprint the other side "
+                "lacks subtracts log((1 - q) / (1 - p)) (q = 0.99). It grows with the amount of distinctive "
+                "code in common, and a whole copied notebook outscores a shared passage among code that "
+                "differs. The exercise columns give the same evidence for one exercise at a time; overall "
+                "is the share of one side's distinctive code the other holds (the larger way round). Before "
+                "comparing, "
+                "the starter notebook's code is removed and names, layout, comments, prints, asserts, "
+                "unused temporaries, split expressions, loops rewritten as while loops, constants moved "
+                "into variables and statement order are normalised away (docs/similarity.md).")
 
 
 def write_assignment_report(folder: Path, result: AssignmentResult, top: int) -> None:
@@ -160,22 +196,26 @@ def distribution_png(result: AssignmentResult, top: int) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    scores = [p.review for p in result.pairs]
-    zeros = result.all_pairs - len(scores)
-    shown = {id(p) for p in result.pairs[:top]}
     fig = Figure(figsize=(7, 3.5), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    bins = [i / 50 for i in range(51)]
-    rest = [p.review for p in result.pairs if id(p) not in shown] + [0.0] * zeros
-    ax.hist([rest, [p.review for p in result.pairs[:top]]], bins=bins, stacked=True,
-            color=["#9db4cc", "#d9534f"], label=["other pairs", f"top {min(top, len(scores))} (in report.html)"])
-    ax.set_yscale("log")
-    ax.set_xlim(0, 1)
-    ax.set_xlabel("review score (shared code beyond the starter, 0..1)")
-    ax.set_ylabel("pairs (log scale)")
-    ax.set_title(f"{result.assignment}: {result.all_pairs} pairs of {len(result.entries)} submissions")
-    ax.legend(loc="upper right")
+    ax.set_title(f"{result.assignment}: {_count(result.all_pairs, 'pair')} of "
+                 f"{_count(len(result.entries), 'submission')}")
+    ax.set_xlabel("review score (IDF-weighted shared fingerprints)")
+    if not result.all_pairs:  # one submission: nothing to draw, and a log axis of nothing warns
+        ax.text(0.5, 0.5, "no pairs to compare", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+    else:
+        shown = result.pairs[:top]
+        rest = [p.review for p in result.pairs[top:]] + [0.0] * (result.all_pairs - len(result.pairs))
+        highest = max([p.review for p in result.pairs] + [1.0])
+        bins = [highest * i / 60 for i in range(61)]
+        ax.hist([rest, [p.review for p in shown]], bins=bins, stacked=True, color=["#9db4cc", "#d9534f"],
+                label=["other pairs", f"top {len(shown)} (in report.html)"])
+        ax.set_yscale("log")
+        ax.set_xlim(0, highest * 1.02)
+        ax.set_ylabel("pairs (log scale)")
+        ax.legend(loc="upper right")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
@@ -189,10 +229,12 @@ def report_html(result: AssignmentResult, top: int) -> str:
              f"<title>Similarity: {e(result.assignment)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>Similarity: {e(result.assignment)}</h1>",
              f"<p class='disclaimer'>{e(DISCLAIMER)}</p>",
-             f"<p>{len(result.entries)} submissions, {result.all_pairs} pairs; {len(result.pairs)} share code "
-             f"beyond the starter notebook (all others score 0). The top {len(shown)} follow; every pair is in "
-             f"<a href='pairs.csv'>pairs.csv</a>. Code is compared per exercise after removing the starter code, "
-             f"comments, docstrings and names the student chose; passages found in many submissions are ignored.</p>",
+             f"<p>{_count(len(result.entries), 'submission')}, {_count(result.all_pairs, 'pair')}; "
+             f"{len(result.scored)} {'scores' if len(result.scored) == 1 else 'score'} above 0 (all others score 0). "
+             f"The top {len(shown)} follow; <a href='pairs.csv'>pairs.csv</a> lists every pair above 0 and the "
+             f"pairs most alike in a single exercise.</p>",
+             f"<p>{e(_ABOUT_SCORE)} Shared lines are shaded by the weight of their rarest fingerprint: "
+             f"pale is the lesson's idiom, deep red is code only these two wrote alike.</p>",
              "<img src='distribution.png' alt='distribution of pair scores'>"]
     if result.notes:
         parts.append("<details><summary>skipped files</summary><ul>"
@@ -204,39 +246,56 @@ def report_html(result: AssignmentResult, top: int) -> str:
                      f"{e(pair.b.student)}</a></td><td>{_r(pair.review)}</td><td>{_r(pair.overall)}</td>"
                      f"<td>{pair.matched_lines[0]} / {pair.matched_lines[1]}</td></tr>")
     parts.append("</table>")
-    parts += [_pair_section(rank, pair, result.exercises) for rank, pair in enumerate(shown, 1)]
+    parts.append(_single_exercises(result))
+    parts += [_pair_section(rank, pair, result) for rank, pair in enumerate(shown, 1)]
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _pair_section(rank: int, pair: PairScore, exercises: list[str]) -> str:
+def _single_exercises(result: AssignmentResult, rows: int = 10) -> str:
+    """The pairs most alike in one exercise: a copied exercise among code of one's own
+    scores low overall but shows here."""
+    best = sorted(((max(p.exercises.items(), key=lambda kv: kv[1]), p) for p in result.pairs if p.exercises),
+                  key=lambda item: -item[0][1])
+    best = [(exercise, value, p) for (exercise, value), p in best if value > 0][:rows]
+    if not best:
+        return ""
     e = html.escape
-    rows = "".join(f"<tr><td>{e(x)}</td><td>{_r(pair.exercises[x])}</td></tr>" for x in exercises)
+    return ("<h2>Most alike in a single exercise</h2><table class='scores' id='single-exercise'><tr><th>pair</th>"
+            "<th>exercise</th><th>evidence there</th><th>review score</th></tr>"
+            + "".join(f"<tr><td>{e(p.a.student)} &amp; {e(p.b.student)}</td><td>{e(x)}</td><td>{_r(v)}</td>"
+                      f"<td>{_r(p.review)}</td></tr>" for x, v, p in best) + "</table>")
+
+
+def _pair_section(rank: int, pair: PairScore, result: AssignmentResult) -> str:
+    e = html.escape
+    rows = "".join(f"<tr><td>{e(x)}</td><td>{_r(pair.exercises[x])}</td></tr>" for x in result.exercises)
     parts = [f"<section class='pair' id='pair-{rank}' data-a='{e(pair.a.student)}' data-b='{e(pair.b.student)}'>",
              f"<h2>#{rank}: {e(pair.a.student)} &amp; {e(pair.b.student)} (review score {_r(pair.review)}, "
              f"overall {_r(pair.overall)})</h2>",
-             f"<table class='scores'><tr><th>exercise</th><th>similarity</th></tr>{rows}</table>"]
-    for exercise in exercises:
-        hashes = pair.shared.get(exercise)
-        if not hashes:
-            continue
-        parts.append(f"<h3 class='exercise'>{e(exercise)}: {_r(pair.exercises[exercise])}</h3>"
+             f"<table class='scores'><tr><th>exercise</th><th>evidence</th></tr>{rows}</table>"]
+    for exercise, marks in shared_lines(pair, result.weights).items():
+        parts.append(f"<h3 class='exercise'>{e(exercise)}: {_r(pair.exercises.get(exercise, 0.0))}</h3>"
                      "<div class='side-by-side'>")
-        for entry in (pair.a, pair.b):
+        for entry, lines in zip((pair.a, pair.b), marks):
+            unit = entry.units.get(exercise) or Unit("")
             parts.append(f"<div class='side'><h4>{e(entry.student)} <small>{e(entry.path)}</small></h4>"
-                         f"{_code(entry.units[exercise], hashes)}</div>")
+                         f"{_code(unit, lines)}</div>")
         parts.append("</div>")
     parts.append("</section>")
     return "\n".join(parts)
 
 
-def _code(unit: Unit, hashes: set[int]) -> str:
-    matched = matched_line_numbers(unit, hashes)
+def _code(unit: Unit, marks: dict[int, float]) -> str:
     lines = []
     for number, line in enumerate(unit.source.split("\n"), 1):
         text = html.escape(line) or " "
-        tag = "mark class='match line'" if number in matched else "span class='line'"
-        lines.append(f"<{tag} data-n='{number}'>{text}</{tag.split()[0]}>")
+        if number in marks:
+            shade = f"background: rgba(217, 83, 79, {0.12 + 0.6 * marks[number]:.2f})"
+            lines.append(f"<mark class='match line' data-n='{number}' data-weight='{marks[number]:.2f}' "
+                         f"style='{shade}'>{text}</mark>")
+        else:
+            lines.append(f"<span class='line' data-n='{number}'>{text}</span>")
     return "<pre><code>" + "".join(lines) + "</code></pre>"
 
 
@@ -244,11 +303,11 @@ def write_index(out: Path, results: list[AssignmentResult]) -> None:
     e = html.escape
     rows = "".join(
         f"<tr><td><a href='{e(r.assignment)}/report.html'>{e(r.assignment)}</a></td><td>{len(r.entries)}</td>"
-        f"<td>{len(r.pairs)}</td><td>{_r(r.pairs[0].review) if r.pairs else '0.000'}</td>"
+        f"<td>{len(r.scored)}</td><td>{_r(r.scored[0].review) if r.scored else '0.000'}</td>"
         f"<td><a href='{e(r.assignment)}/pairs.csv'>pairs.csv</a></td></tr>" for r in results)
     (out / "index.html").write_text(
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Similarity report</title>"
         f"<style>{_STYLE}</style></head><body><h1>Similarity report</h1>"
         f"<p class='disclaimer'>{e(DISCLAIMER)}</p><table class='scores'><tr><th>assignment</th>"
-        f"<th>submissions</th><th>pairs sharing code</th><th>highest review score</th><th>all pairs</th></tr>"
+        f"<th>submissions</th><th>pairs above 0</th><th>highest review score</th><th>all pairs</th></tr>"
         f"{rows}</table></body></html>", encoding="utf-8")
