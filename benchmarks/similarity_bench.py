@@ -1,18 +1,16 @@
-"""Time `autograder similarity` on a generated class of 500 (04_lenet).
+"""`autograder similarity` on realistic classes: does it rank copies above honest pairs,
+and how long does a class of 500 take?
 
-Each generated student takes, per exercise, one of the test class's seven honest
-solutions, renames its names at random and sprinkles in statements of their own; a few
-students copy a classmate outright. So most pairs share some code (the hard case for the
-prefilter) and a few are planted copies, which the run must rank first.
+The classes come from tests/similarity_realistic.py (honest students who converge on the
+lesson's code, copiers at three disguise levels; see its docstring), generated from a seed.
+First the test suite's class (24 honest students, 3 copies per level, seed 0), then the
+same over more seeds, then one class of 500 timed (both assignments).
 
-    .venv/bin/python benchmarks/similarity_bench.py [--students 500] [--jobs N]
+    .venv/bin/python benchmarks/similarity_bench.py [--seeds 5] [--students 500] [--jobs N]
 """
 from __future__ import annotations
 
 import argparse
-import ast
-import random
-import re
 import sys
 import tempfile
 import time
@@ -21,64 +19,78 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-import similarity_class as klass  # noqa: E402
-
-NAMES = ["x", "h", "out", "pooled", "flat", "features", "y", "result", "total", "n", "size"]
-FILLERS = ["{v} = {a} * {b}", "{v} = max({a}, {b})", "assert {a} >= 0", "{v} = [{a}] * {b}",
-           "if {a} > {b}:\n{ind}    pass", "{v} = ({a}, {b}, {a} + {b})"]
+import similarity_realistic as realistic  # noqa: E402
 
 
-def student_code(rng: random.Random) -> str:
-    exercises = {}
-    for name in klass.ORDER:
-        code = rng.choice(list(klass.HONEST.values()))[name]
-        for old in NAMES:
-            code = re.sub(rf"\b{old}\b", f"{old}_{rng.randrange(99)}", code)
-        lines = code.split("\n")
-        # A statement of the student's own goes before a `return`, where it always parses.
-        returns = [i for i, line in enumerate(lines) if line.strip().startswith("return")]
-        for at in sorted(rng.sample(returns, k=rng.randrange(len(returns) + 1)), reverse=True):
-            indent = re.match(r"\s*", lines[at]).group()
-            filler = rng.choice(FILLERS).format(v=f"tmp{rng.randrange(999)}", a=rng.randrange(1000),
-                                                b=rng.randrange(1000), ind=indent)
-            lines.insert(at, indent + filler)
-        exercises[name] = "\n".join(lines)
-    text = klass.module(exercises)
-    ast.parse(text)  # a generated class that does not parse would measure the fallback, not the method
-    return text
+def ranking(root: Path, course, assignment: str, planted, jobs: int = 1):
+    from autograder.similarity_report import compare_assignment
+    start = time.perf_counter()
+    result = compare_assignment(root, course, assignment, jobs=jobs, show_progress=True)
+    return result, time.perf_counter() - start, realistic.copies_above_honest(result.pairs, planted)
+
+
+def show_class(course, seed: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        planted = realistic.write_class(Path(tmp), seed=seed)
+        copy_pairs = {frozenset((p.copier, p.original)): p.level for p in planted}
+        print(f"realistic class, seed {seed}: 24 honest students, {len(planted)} copiers "
+              f"({len(planted) // len(realistic.LEVELS)} per disguise level)")
+        for assignment in realistic.ASSIGNMENTS:
+            result, seconds, found = ranking(Path(tmp), course, assignment, planted)
+            honest = [p for p in result.pairs if frozenset((p.a.student, p.b.student)) not in copy_pairs]
+            best = (f"{honest[0].review:.1f} ({honest[0].a.student} & {honest[0].b.student})"
+                    if honest and honest[0].review > 0 else "0 (none above 0)")
+            print(f"  {assignment}: {len(result.scored)} of {result.all_pairs} pairs score above 0; "
+                  f"highest honest pair {best}")
+            for level in realistic.LEVELS:
+                scores = sorted((p.review for p in result.pairs
+                                 if copy_pairs.get(frozenset((p.a.student, p.b.student))) == level), reverse=True)
+                print(f"    {level:22s} {sum(found[level])}/{len(found[level])} copies above every honest pair "
+                      f"(copy scores {', '.join(f'{s:.1f}' for s in scores)})")
+
+
+def over_seeds(course, seeds: int) -> None:
+    totals: dict[tuple[str, str], list[bool]] = {}
+    for seed in range(seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            planted = realistic.write_class(Path(tmp), seed=seed)
+            for assignment in realistic.ASSIGNMENTS:
+                _, _, found = ranking(Path(tmp), course, assignment, planted)
+                for level, hits in found.items():
+                    totals.setdefault((assignment, level), []).extend(hits)
+    print(f"over seeds 0-{seeds - 1} (classes of the same make, drawn again): copies above every honest pair")
+    for (assignment, level), hits in totals.items():
+        print(f"  {assignment:12s} {level:22s} {sum(hits)}/{len(hits)}")
+
+
+def large_class(course, students: int, jobs: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        planted = realistic.write_class(Path(tmp), honest=students - 15, copies_per_level=5, seed=1)
+        for assignment in realistic.ASSIGNMENTS:
+            result, seconds, found = ranking(Path(tmp), course, assignment, planted, jobs)
+            copies = ", ".join(f"{level} {sum(h)}/{len(h)}" for level, h in found.items())
+            rank = {frozenset((p.a.student, p.b.student)): n for n, p in enumerate(result.pairs, 1)}
+            ranks = sorted(rank.get(frozenset((p.copier, p.original)), len(rank) + 1) for p in planted)
+            print(f"{students} students, {assignment}: {result.all_pairs} pairs scored in {seconds:.1f} s with {jobs} "
+                  f"process(es), {len(result.scored)} above 0; copies above every honest pair: {copies}; "
+                  f"ranks of the {len(planted)} copies: {', '.join(map(str, ranks))}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--students", type=int, default=500)
+    parser.add_argument("--seeds", type=int, default=5, help="classes drawn for the summary over seeds")
+    parser.add_argument("--students", type=int, default=500, help="size of the timed class (0: skip)")
     parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the cores)")
     args = parser.parse_args()
     from autograder.batch.runner import available_cores
     from autograder.course import load_course
-    from autograder.similarity_report import compare_assignment
 
-    rng = random.Random(14)
     course = load_course(REPO / "course.yaml")
-    jobs = args.jobs or available_cores()
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        codes = [student_code(rng) for _ in range(args.students)]
-        planted = {}
-        for copy in range(0, args.students, 100):  # every 100th student copies a classmate
-            original = (copy + 37) % args.students
-            codes[copy] = codes[original].replace("\n\n\n", "\n\n")  # reformatted a little
-            planted[f"s{copy:04d}"] = f"s{original:04d}"
-        for number, code in enumerate(codes):
-            (root / f"s{number:04d}").mkdir()
-            (root / f"s{number:04d}" / "04_lenet.py").write_text(code)
-        start = time.perf_counter()
-        result = compare_assignment(root, course, "04_lenet", jobs=jobs, progress=True)
-        seconds = time.perf_counter() - start
-    top = {frozenset((p.a.student, p.b.student)) for p in result.pairs[:len(planted)]}
-    found = sum(frozenset(item) in top for item in planted.items())
-    print(f"similarity: {len(result.entries)} submissions of 04_lenet, {result.all_pairs} pairs, "
-          f"{len(result.pairs)} scored after the fingerprint prefilter, in {seconds:.1f} s with {jobs} "
-          f"process(es); planted copies in the top {len(planted)}: {found}/{len(planted)}")
+    show_class(course, 0)
+    if args.seeds > 1:
+        over_seeds(course, args.seeds)
+    if args.students:
+        large_class(course, args.students, args.jobs or available_cores())
 
 
 if __name__ == "__main__":
