@@ -397,12 +397,17 @@ def test_progress_bars_only_on_a_terminal(monkeypatch):
     assert progress(items, False, "sub") is items
 
 
-@pytest.mark.parametrize("students, words", [(["ann"], "1 submission, 0 pairs; 0 score above 0"),
-                                             (["ann", "ben"], "2 submissions, 1 pair; ")])
-def test_small_classes_read_right_and_plot_without_warnings(students, words, tmp_path, capsys):
-    for student, style in zip(students, ("h1_lesson", "h5_functional")):
-        (tmp_path / "class" / student).mkdir(parents=True)
-        (tmp_path / "class" / student / "04_lenet.py").write_text(klass.module(klass.HONEST[style]))
+@pytest.mark.parametrize("styles, words", [(["h1_lesson"], "1 submission, 0 pairs; 0 score above 0"),
+                                           (["h1_lesson", "h5_functional"], "2 submissions, 1 pair; "),
+                                           (["starter", "starter"], "2 submissions, 1 pair; 0 score above 0")])
+def test_small_classes_read_right_and_plot_without_warnings(styles, words, tmp_path, capsys):
+    for number, style in enumerate(styles):
+        folder = tmp_path / "class" / f"student{number}"
+        folder.mkdir(parents=True)
+        if style == "starter":  # nothing beyond the starter: no code shared at all
+            shutil.copy(STARTER, folder / "04_lenet.ipynb")
+        else:
+            (folder / "04_lenet.py").write_text(klass.module(klass.HONEST[style]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib's "Data has no positive values" among them
         assert main(["--course", str(REPO / "course.yaml"), "similarity", str(tmp_path / "class"),
