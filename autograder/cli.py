@@ -12,14 +12,10 @@ import importlib
 import sys
 
 from autograder import __version__
-from autograder.course import CHOICES
+from autograder.course import CHOICES, UsageError  # noqa: F401  (UsageError: raised by the handlers)
 
 EXIT_OK, EXIT_USAGE, EXIT_INTERNAL = 0, 2, 3
-NEEDS_SOLUTIONS = {"release", "calibration", "nbgrader_course"}
-
-
-class UsageError(Exception):
-    """Bad input from the command line (a missing file, an unknown assignment): exit 2."""
+NEEDS_SOLUTIONS = {"release", "accuracy.calibration", "nbgrader.course"}
 
 
 def _language_option(p: argparse.ArgumentParser, help_text: str) -> None:
@@ -82,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--include-reference", action="store_true",
                    help="add the reference solution from solutions/ as a pseudo-student")
     p.add_argument("--top", type=int, default=25, help="pairs shown side by side in report.html")
-    p.set_defaults(module="similarity_report", func="run_similarity")
+    p.set_defaults(module="similarity.report", func="run_similarity")
 
     p = sub.add_parser("merge", help="combine the results of batch shards into one gradebook")
     p.add_argument("shards", nargs="+", help="the --out folders of the shards")
@@ -99,14 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=10, help="number of seeds (at least 10)")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.add_argument("--output", default=None, help="calibration file (default: course.yaml accuracy.calibration)")
-    p.set_defaults(module="calibration", func="run_calibrate")
+    p.set_defaults(module="accuracy.calibration", func="run_calibrate")
 
     p = sub.add_parser("nbgrader", help="run this course under nbgrader")
     nb_sub = p.add_subparsers(dest="nbgrader_command", required=True, metavar="ACTION")
     q = nb_sub.add_parser("init", help="create an nbgrader course directory from course.yaml and solutions/")
     q.add_argument("directory")
     q.add_argument("--force", action="store_true", help="overwrite generated files in an existing directory")
-    q.set_defaults(module="nbgrader_course", func="run_init")
+    q.set_defaults(module="nbgrader.course", func="run_init")
 
     p = sub.add_parser("gradescope", help="Gradescope integration")
     gs_sub = p.add_subparsers(dest="gradescope_command", required=True, metavar="ACTION")
@@ -114,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--output", default="build/gradescope-autograder.zip")
     q.add_argument("--assignment", action="append", default=None, metavar="ID",
                    help="grade only this assignment on Gradescope (repeatable; default: all)")
-    q.set_defaults(module="gradescope", func="run_build")
+    q.set_defaults(module="gradescope.build", func="run_build")
     return parser
 
 
@@ -149,6 +145,9 @@ def main(argv: list[str] | None = None) -> int:
             course = load_course(args.course, check_notebooks=args.module in NEEDS_SOLUTIONS)
         if args.command in ("grade", "batch") and not args.assignment:
             _infer_assignment(args, course)
+        if args.command == "batch" and args.similarity:
+            # batch then the similarity report: composed here, so batch never imports similarity
+            args.module, args.func = "similarity.report", "run_batch_with_similarity"
         handler = getattr(importlib.import_module(f"autograder.{args.module}"), args.func)
         return int(handler(args, course) or EXIT_OK)
     except (CourseError, UsageError) as exc:

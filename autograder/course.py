@@ -22,6 +22,12 @@ class CourseError(Exception):
     """A problem in course.yaml or the course layout; the message is one line."""
 
 
+class UsageError(Exception):
+    """Bad input from the command line (a missing file, an unknown assignment): the CLI
+    prints the one-line message and exits 2. Here, below every module that raises it, so
+    none of them imports the CLI."""
+
+
 @dataclass(frozen=True)
 class CourseInfo:
     id: str

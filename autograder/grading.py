@@ -386,7 +386,7 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def run_grade(args, course: Course) -> int:
-    from autograder.cli import UsageError
+    from autograder.course import UsageError
     from autograder.writers import write
     try:
         report = grade_path(args.path, course, device=args.device or course.devices.default,
@@ -408,7 +408,7 @@ def run_grade(args, course: Course) -> int:
 def run_check(args, course: Course | None) -> int:
     """Students: the visible tests, in process, with a friendly summary. Needs no course
     file: the assignment comes from the notebook's metadata, its name or --assignment."""
-    from autograder.cli import UsageError
+    from autograder.course import UsageError
     from autograder.selfcheck.runner import format_results, run_visible
     path = Path(args.path)
     if not path.is_file():
@@ -441,7 +441,7 @@ def self_checked_assignments() -> list[str]:
 
 def check_assignment_id(path: Path, wanted: str | None) -> str:
     """Which assignment a student's file is, for `autograder check`."""
-    from autograder.cli import UsageError
+    from autograder.course import UsageError
     from autograder.mapping import STUDENT_SUFFIXES, notebook_assignment
     known = self_checked_assignments()
     if path.suffix not in STUDENT_SUFFIXES:

@@ -4,7 +4,7 @@ Every message a student can read is written in English where it is made: a test'
 assertion, expect.py's sentences, the plugin's verdicts, the loader's and the sandbox's
 faults, the self-check's summary, the text report's frame. Kit code marks such text with
 `N_(...)` (gettext's "translate later" marker: it returns its argument), tests through
-their assertions and `check(...)` calls; `python -m autograder.i18n_feedback update`
+their assertions and `check(...)` calls; `python -m autograder.i18n.feedback update`
 extracts all of them into the feedback catalog (autograder/locale/<language>.po) as
 *templates*: an f-string keeps its fields as placeholders named after the code that
 fills them, e.g. "{what} returned {describe(value)}; expected a torch.Tensor".
@@ -218,9 +218,11 @@ def _unescape(text: str) -> str:
 def _catalog_entries(language: str) -> dict[str, str]:
     """The kit's full catalog (.po), else the student package's compiled one (.json)."""
     po = LOCALE_DIR / f"{language}.po"
-    if po.is_file():
-        from autograder import i18n  # Babel: a kit dependency, not a student one
-        return i18n.translations_of(i18n.read_catalog(po))
+    if po.is_file():  # the kit's own catalog; Babel is a kit dependency, not a student one
+        from babel.messages.pofile import read_po
+        with open(po, "rb") as handle:
+            catalog = read_po(handle)
+        return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
     compiled = LOCALE_DIR / f"{language}.json"
     if compiled.is_file():
         return json.loads(compiled.read_text(encoding="utf-8"))

@@ -138,7 +138,7 @@ class Report:
     environment: dict = field(default_factory=dict)
     duration_s: float = 0.0
     schema: str = SCHEMA
-    language: str = "en"  # of names, messages and headings (autograder/i18n_feedback.py)
+    language: str = "en"  # of names, messages and headings (autograder/i18n/feedback.py)
 
     @property
     def score(self) -> float:

@@ -20,7 +20,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from autograder import accuracy, data  # noqa: E402
+from autograder import data  # noqa: E402
+from autograder.accuracy import measure as accuracy  # noqa: E402
 from autograder.course import load_course  # noqa: E402
 from autograder.load import load_code  # noqa: E402
 from autograder.submission import InProcessSubmission, namespace_from_source  # noqa: E402

@@ -75,7 +75,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from autograder.course import load_course
-    from autograder.nbgrader_course import write_course_dir
+    from autograder.nbgrader.course import write_course_dir
     course = load_course(REPO / "course.yaml")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     env["PATH"] = f"{BIN}{os.pathsep}{env['PATH']}"

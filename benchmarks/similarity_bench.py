@@ -23,7 +23,7 @@ import similarity_realistic as realistic  # noqa: E402
 
 
 def ranking(root: Path, course, assignment: str, planted, jobs: int = 1):
-    from autograder.similarity_report import compare_assignment
+    from autograder.similarity.report import compare_assignment
     start = time.perf_counter()
     result = compare_assignment(root, course, assignment, jobs=jobs, show_progress=True)
     return result, time.perf_counter() - start, realistic.copies_above_honest(result.pairs, planted)

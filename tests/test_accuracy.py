@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import accuracy
+from autograder.accuracy import measure as accuracy
 from autograder.load import load_code
 from autograder.submission import InProcessSubmission, namespace_from_source
 

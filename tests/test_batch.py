@@ -17,7 +17,7 @@ from autograder.batch.discover import discover
 from autograder.batch.merge import check_shards
 from autograder.batch.shard import Shard, parse_shard, roster_hash
 from autograder.batch.store import SCHEMA, Result, ResultStore
-from autograder.cli import UsageError
+from autograder.course import UsageError
 from batch_helpers import (ASSIGNMENT, FAULTY, FULL_MARKS, autograder_cmd, batch, clean_sources, env,
                            fast_course, gradebook, run_cli, source, write_class)
 from test_sandbox_api import anon_huge_mb, huge_pages_possible

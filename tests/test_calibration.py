@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from autograder import accuracy, calibration
-from autograder.cli import UsageError
+from autograder.accuracy import calibration
+from autograder.accuracy import measure as accuracy
+from autograder.course import UsageError
 from autograder.course import CourseError
 from autograder.load import load_code
 

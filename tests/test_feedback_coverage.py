@@ -34,8 +34,8 @@ def graded(course, tmp_path_factory):
 
 def student_texts(graded, course, language: str) -> list[tuple[str, str]]:
     """(where, text) for everything a student reads of the corpus, in `language`."""
-    from autograder import nbgrader_cell
-    from autograder.nbgrader_cell import ExerciseGrade, render
+    from autograder.nbgrader import cells as nbgrader_cell
+    from autograder.nbgrader.cells import ExerciseGrade, render
     from autograder.report import Report
     from autograder.selfcheck.runner import SelfCheckResult, format_results
     from autograder.writers.text import write

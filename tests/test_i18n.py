@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import i18n, i18n_release, release
+from autograder import i18n, release
+from autograder.release import translated as i18n_release
 from autograder.course import CourseError, load_course
 
 REPO = Path(__file__).resolve().parents[1]
@@ -657,7 +658,7 @@ def test_vi_reference_notebook_runs_top_to_bottom(vi_runs, assignment_id):
 def test_feedback_catalog_coverage_per_source_file():
     """Coverage of autograder/locale/vi.po per test file (printed with -s): every hidden and
     visible test's name and messages, and expect.py's, at 100 %, placeholders intact."""
-    from autograder import i18n_feedback
+    from autograder.i18n import feedback as i18n_feedback
 
     catalog = i18n.read_catalog(i18n_feedback.catalog_path("vi"))
     done = i18n.translations_of(catalog)

@@ -27,10 +27,10 @@ pytest.importorskip("nbgrader")
 
 from autograder import cli  # noqa: E402
 from autograder.course import load_course  # noqa: E402
-from autograder.nbgrader_autograde import kit_exercise  # noqa: E402
-from autograder.nbgrader_cell import ExerciseGrade, clamp_score, grade_exercises, render, scrub  # noqa: E402
-from autograder.nbgrader_course import GRADE_CELL_PREFIX, solution_ids  # noqa: E402
-from autograder.nbgrader_exercises import ExerciseError, exercise_of  # noqa: E402
+from autograder.nbgrader.autograde import kit_exercise  # noqa: E402
+from autograder.nbgrader.cells import ExerciseGrade, clamp_score, grade_exercises, render, scrub  # noqa: E402
+from autograder.nbgrader.course import GRADE_CELL_PREFIX, solution_ids  # noqa: E402
+from autograder.nbgrader.exercises import ExerciseError, exercise_of  # noqa: E402
 from autograder.report import AssignmentResult, TestResult  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,7 +59,7 @@ attempt("gradebook", lambda: open({gradebook!r}, "ab").write(b"ATTACKED"))
 attempt("source read", lambda: open({source_nb!r}).read())
 attempt("source write", lambda: open({source_dir!r} + "/attacked.txt", "w").write("x"))
 try:  # the grader's own modules: even where importable, they are not the grader's copies
-    import autograder.nbgrader_cell as kit
+    import autograder.nbgrader.cells as kit
     kit.clamp_score = lambda value, points: points
     kit.grade_exercises = None
 except Exception:
@@ -224,7 +224,7 @@ def test_every_test_maps_to_one_exercise_of_its_notebook():
     assert exercise_of("training::training_step_loss", None, exercises) == "training_step"
     assert exercise_of("training::train_history", None, exercises) == "train"
     assert exercise_of("training::anything", "evaluate", exercises) == "evaluate"
-    with pytest.raises(ExerciseError, match="nbgrader_exercises.py"):
+    with pytest.raises(ExerciseError, match="nbgrader/exercises.py"):
         exercise_of("training::trainer_x", None, exercises)
 
 
@@ -232,7 +232,7 @@ def test_config_replaces_execute_with_the_sandbox(nbcourse):
     from traitlets.config.loader import PyFileConfigLoader
     config = PyFileConfigLoader("nbgrader_config.py", path=str(nbcourse.dir)).load_config()
     steps = [s if isinstance(s, str) else s.__name__ for s in config.Autograde.autograde_preprocessors]
-    assert steps[0] == "autograder.nbgrader_autograde.GradeInSandbox"
+    assert steps[0] == "autograder.nbgrader.autograde.GradeInSandbox"
     assert "Execute" not in steps and "SaveAutoGrades" in steps
     assert config.GradeInSandbox.course_file == str(COURSE_FILE)
     assert config.OverwriteCells.add_missing_cells is False

@@ -8,8 +8,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.release import (CODE_STUB, ReleaseError, build_bundles, bundle_files, released_text,
-                                stale_assignments, student_notebook, with_install_source, with_notebook_language)
+from autograder.release import (ReleaseError, build_bundles, bundle_files, released_text, stale_assignments,
+                                student_notebook, with_install_source, with_notebook_language)
+from autograder.release.notebooks import CODE_STUB
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,10 +20,10 @@ import similarity_class as klass  # noqa: E402
 import similarity_realistic as realistic  # noqa: E402
 
 from autograder.cli import main  # noqa: E402
-from autograder.similarity import (REFERENCE, Entry, Unit, Weights, normalized_tokens, progress,  # noqa: E402
+from autograder.similarity.scores import (REFERENCE, Entry, Unit, Weights, normalized_tokens, progress,  # noqa: E402
                                    rank_pairs)
-from autograder.similarity_report import compare_assignment, run_after_batch  # noqa: E402
-from autograder.similarity_tokens import OTHER, split_units  # noqa: E402
+from autograder.similarity.report import compare_assignment, run_after_batch  # noqa: E402
+from autograder.similarity.tokens import OTHER, split_units  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 STARTER = REPO / "assignments" / "04_lenet" / "04_lenet.ipynb"
@@ -440,8 +440,9 @@ def test_similarity_code_imports_nothing_that_grades():
     """The report reads submissions as text; it never runs them or reaches a grade."""
     grading = ("autograder.grading", "autograder.plugin", "autograder.report", "autograder.writers",
                "autograder.sandbox", "autograder.batch.store", "autograder.batch.outputs")
-    for module in ("similarity", "similarity_report", "similarity_tokens", "similarity_normalize"):
-        tree = ast.parse((REPO / "autograder" / f"{module}.py").read_text())
+    for path in sorted((REPO / "autograder" / "similarity").glob("*.py")):
+        module = path.stem
+        tree = ast.parse(path.read_text())
         imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         assert not [m for m in imported if m.startswith(grading)], (module, imported)

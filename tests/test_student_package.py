@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import student_wheel
+from autograder.release import wheel as student_wheel
 from autograder.release import ReleaseError, build_bundles, bundle_files, released_text
 
 REPO = Path(__file__).resolve().parents[1]
@@ -49,7 +49,7 @@ def release(tmp_path_factory, course):
 def vi_release(tmp_path_factory, course):
     from functools import partial
 
-    from autograder import i18n_release
+    from autograder.release import translated as i18n_release
     out = tmp_path_factory.mktemp("release-vi")
     build_bundles(course, out, files_of=partial(i18n_release.bundle_files, language="vi"))
     return out
@@ -170,7 +170,7 @@ def test_the_compiled_catalog_holds_the_self_check_and_nothing_hidden(release):
     hidden test's name or message in Vietnamese would give the hidden test away."""
     import json
 
-    from autograder import i18n_feedback
+    from autograder.i18n import feedback as i18n_feedback
     with zipfile.ZipFile(release / student_wheel.wheel_name()) as wheel:
         shipped = json.loads(wheel.read("autograder/locale/vi.json"))
     hidden_only = [m.msgid for m in i18n_feedback.messages()

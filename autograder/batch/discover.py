@@ -17,7 +17,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.cli import UsageError
+from autograder.course import UsageError
 from autograder.mapping import STUDENT_SUFFIXES, student_files
 
 LAYOUT_DEFAULT, LAYOUT_NBGRADER = "default", "nbgrader"

@@ -171,7 +171,7 @@ def grading_key(course, options: GradingOptions) -> str:
 
 # What decides a score besides the student's code; the engine's plumbing (sandbox,
 # plugin, writers) is covered by the kit version.
-SCORING_PATHS = ("tests_hidden", "selfcheck/tests", "probes.py", "expect.py", "accuracy.py", "data.py")
+SCORING_PATHS = ("tests_hidden", "selfcheck/tests", "probes.py", "expect.py", "accuracy", "data.py")
 
 
 def _scoring_files(package: Path) -> list[Path]:

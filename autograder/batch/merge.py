@@ -9,7 +9,7 @@ from pathlib import Path
 from autograder.batch.outputs import write_outputs
 from autograder.batch.shard import Shard, parse_shard
 from autograder.batch.store import SCHEMA, ResultStore
-from autograder.cli import UsageError
+from autograder.course import UsageError
 
 
 def _read_shard(folder: Path):

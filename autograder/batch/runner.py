@@ -15,7 +15,7 @@ from autograder.batch.outputs import preload_plotting, write_outputs
 from autograder.batch.pool import WorkerPool
 from autograder.batch.shard import parse_shard, roster_hash
 from autograder.batch.store import SCHEMA, ResultStore
-from autograder.cli import UsageError
+from autograder.course import UsageError
 
 LOCK_NAME = ".batch.lock"
 
@@ -111,9 +111,6 @@ def run_batch(args, course) -> int:
     graded = sum(1 for r in results if r.status == "graded")
     print(f"batch: {len(results)} results ({graded} graded cleanly) in {out}: gradebook.csv, "
           f"summary.txt, histogram.png, reports/", file=sys.stderr)
-    if getattr(args, "similarity", False):
-        from autograder.similarity_report import run_after_batch
-        run_after_batch(args, course, out)
     return 0
 
 

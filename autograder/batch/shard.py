@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from autograder.cli import UsageError
+from autograder.course import UsageError
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from autograder import data
 from autograder.course import CourseError
@@ -205,10 +206,26 @@ def grader_subsets(course, seed: int, kind: str) -> dict:
     }
 
 
+# The lesson's CIFAR LeNet, the grader's own copy: parameters() shapes and forward (both
+# LeNets share the forward; 04_lenet's hidden tests use it too).
+CIFAR_SHAPES = [(6, 3, 5, 5), (6,), (16, 6, 5, 5), (16,), (120, 400), (120,), (84, 120), (84,), (10, 84), (10,)]
+
+
+def lenet_forward(params, x: torch.Tensor) -> torch.Tensor:
+    """Both LeNets: (conv, ReLU, 2x2 max-pool) twice, flatten, Linear-ReLU-Linear-ReLU-Linear.
+    The weights are the student's own, in parameters() order."""
+    w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = params
+    h = F.max_pool2d(F.relu(F.conv2d(x, w1, b1)), 2)
+    h = F.max_pool2d(F.relu(F.conv2d(h, w2, b2)), 2)
+    h = torch.flatten(h, 1)
+    h = F.relu(F.linear(h, w3, b3))
+    h = F.relu(F.linear(h, w4, b4))
+    return F.linear(h, w5, b5)
+
+
 def trained_lenet_weights(submission, model) -> tuple[list | None, str]:
     """The trained model's parameters, fetched as data, if they fit the lesson's CIFAR
     LeNet (else None and why): the grader evaluates them in its own LeNet."""
-    from autograder.tests_hidden._reference import CIFAR_SHAPES
     params = submission.fetch(submission.helper("parameters_of", model))
     shapes = [tuple(p.shape) if isinstance(p, torch.Tensor) else type(p).__name__
               for p in (params if isinstance(params, (list, tuple)) else [])]
@@ -221,7 +238,6 @@ def trained_lenet_weights(submission, model) -> tuple[list | None, str]:
 
 def grader_accuracy(weights, images: torch.Tensor, labels: torch.Tensor) -> float:
     """Accuracy of the lesson's LeNet with these weights, computed in this process."""
-    from autograder.tests_hidden._reference import lenet_forward
     correct = 0
     with torch.no_grad():
         for start in range(0, len(labels), GRADER_BATCH):

@@ -25,9 +25,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import i18n
+from autograder.i18n import catalogs
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the autograder package
 LOCALE_DIR = PACKAGE_DIR / "locale"
 # Calls whose string arguments are student-facing text in tests (expect.py helpers, pytest's own).
 FEEDBACK_CALLS = re.compile(r"^(check|fail|skip|xfail|expect_\w+)$")
@@ -122,12 +122,12 @@ def _test_feedback(node, found: Extracted, where: str) -> list:
     return candidates
 
 
-def messages() -> list[i18n.Message]:
+def messages() -> list[catalogs.Message]:
     found = extract()
-    merged: dict[str, i18n.Message] = {}
+    merged: dict[str, catalogs.Message] = {}
     for table in (found.names, found.templates):
         for msgid, locations in table.items():
-            merged.setdefault(msgid, i18n.Message(msgid)).locations.extend(locations)
+            merged.setdefault(msgid, catalogs.Message(msgid)).locations.extend(locations)
     return list(merged.values())
 
 
@@ -144,7 +144,7 @@ def student_catalog(language: str, shipped: list[str]) -> dict[str, str]:
     path = catalog_path(language)
     if not path.is_file():
         return {}
-    done = i18n.translations_of(i18n.read_catalog(path))
+    done = catalogs.translations_of(catalogs.read_catalog(path))
     wanted = set(shipped)
     return {m.msgid: done[m.msgid] for m in messages()
             if m.msgid in done and any(where in wanted for where, _ in m.locations)}
@@ -161,29 +161,29 @@ def compiled_student_catalogs(shipped: list[str]) -> dict[str, bytes]:
     return out
 
 
-def status(language: str) -> i18n.CatalogStatus:
-    return i18n.catalog_status(i18n.read_catalog(catalog_path(language)), messages(), f"autograder/locale/{language}.po")
+def status(language: str) -> catalogs.CatalogStatus:
+    return catalogs.catalog_status(catalogs.read_catalog(catalog_path(language)), messages(), f"autograder/locale/{language}.po")
 
 
 def update(language: str) -> Path:
     path = catalog_path(language)
-    catalog = i18n.read_catalog(path) if path.is_file() else None
-    i18n.write_catalog(path, i18n.update_catalog(catalog, messages(), language, "autograder feedback"))
+    catalog = catalogs.read_catalog(path) if path.is_file() else None
+    catalogs.write_catalog(path, catalogs.update_catalog(catalog, messages(), language, "autograder feedback"))
     return path
 
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m autograder.i18n_feedback", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.catalogs.feedback", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("status", "update"))
     parser.add_argument("--language", default="vi")
     args = parser.parse_args(argv)
     try:
-        language = i18n.check_language(args.language)
+        language = catalogs.check_language(args.language)
         if args.action == "update":
             print(f"updated {update(language).relative_to(PACKAGE_DIR.parent)}")
         result = status(language)
-    except i18n.TranslationError as exc:
+    except catalogs.TranslationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(result.summary())

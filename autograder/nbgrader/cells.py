@@ -1,8 +1,8 @@
 """What one nbgrader grade cell shows: an exercise's score and its tests, as wrapped text.
 
 `autograder nbgrader init` gives every exercise of a notebook one grade cell worth the
-points of that exercise's tests (autograder/nbgrader_exercises.py groups them). During
-`nbgrader autograde`, autograder/nbgrader_autograde.py grades the notebook in the
+points of that exercise's tests (autograder/nbgrader/exercises.py groups them). During
+`nbgrader autograde`, autograder/nbgrader/autograde.py grades the notebook in the
 sandbox and asks this module, for each of those cells, for the score nbgrader should
 record and the text the student reads in the feedback.
 

@@ -44,7 +44,7 @@ TEST_EXERCISES: dict[str, str] = {
     "cuda::train_step_moves_labels": "train_step_on_device",
     "cuda::train_step_updates": "train_step_on_device",
 }
-WHERE = "autograder/nbgrader_exercises.py"
+WHERE = "autograder/nbgrader/exercises.py"
 
 
 class ExerciseError(Exception):

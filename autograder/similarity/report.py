@@ -14,9 +14,9 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.cli import UsageError
+from autograder.course import UsageError
 from autograder.mapping import GradingError, map_files
-from autograder.similarity import (DISCLAIMER, OTHER, REFERENCE, Entry, PairScore, Settings, Unit, all_kgrams,
+from autograder.similarity.scores import (DISCLAIMER, OTHER, REFERENCE, Entry, PairScore, Settings, Unit, all_kgrams,
                                    fingerprint_file, progress, rank_pairs, read_starter,
                                    shared_lines, subtract)
 
@@ -124,6 +124,15 @@ def summary_line(result: AssignmentResult) -> str:
 
 def _count(number: int, one: str, many: str | None = None) -> str:
     return f"{number} {one if number == 1 else many or one + 's'}"
+
+
+def run_batch_with_similarity(args, course) -> int:
+    """`autograder batch --similarity`: the batch, then this report under its --out."""
+    from autograder.batch.runner import run_batch
+    status = run_batch(args, course)
+    if status == 0:
+        run_after_batch(args, course, Path(args.out))
+    return status
 
 
 def run_after_batch(args, course, out: Path) -> None:

@@ -4,10 +4,10 @@ What it writes (and nothing else, so an existing gradebook or submissions are ne
 touched):
 
 * `nbgrader_config.py`: course id, and `Autograde.autograde_preprocessors` with nbgrader's
-  `Execute` replaced by the kit's `GradeInSandbox` (autograder/nbgrader_autograde.py):
+  `Execute` replaced by the kit's `GradeInSandbox` (autograder/nbgrader/autograde.py):
   `nbgrader autograde` starts no kernel, the student's cells run only in the sandbox.
 * `source/<id>/<notebook>`: the reference notebook from solutions/ plus one grade cell
-  per exercise (autograder/nbgrader_exercises.py: which tests grade which exercise),
+  per exercise (autograder/nbgrader/exercises.py: which tests grade which exercise),
   worth its tests' points, right after the exercise's check cell. A grade cell holds one
   comment and no code: the same text in source/, the release and the submission, so
   nbgrader has no locked-cell checksum to repair (and logs no warning) for an untouched
@@ -57,7 +57,7 @@ c.CourseDirectory.ignore = {ignore!r}
 # the notebook in the kit's sandbox (as `autograder grade` does) and writes each
 # exercise's result into its grade cell; no Jupyter kernel runs student code.
 c.Autograde.autograde_preprocessors = [
-    "autograder.nbgrader_autograde.GradeInSandbox",
+    "autograder.nbgrader.autograde.GradeInSandbox",
     IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades, AssignLatePenalties,
     CheckCellMetadata,
 ]
@@ -131,7 +131,7 @@ def kernelspec(name: str) -> dict:
 
 def source_notebook(course: Course, assignment: Assignment) -> nbformat.NotebookNode:
     """The reference notebook with one grade cell per exercise."""
-    from autograder.nbgrader_exercises import ExerciseError, exercise_points
+    from autograder.nbgrader.exercises import ExerciseError, exercise_points
     path = course.solution_notebook(assignment)
     nb = read_notebook(path)
     where = f"solutions/{assignment.id}/{assignment.notebook}"
@@ -193,7 +193,7 @@ def write_course_dir(course: Course, target: Path, force: bool = False) -> list[
 
 
 def run_init(args, course: Course) -> int:
-    from autograder.cli import UsageError
+    from autograder.course import UsageError
 
     target = Path(args.directory)
     try:

@@ -1,7 +1,7 @@
 """`autograder similarity DIR`: rank pairs of submissions by the distinctive code they share.
 
 For a human to review, never a verdict: nothing here changes a grade. Code is read as
-normalised token streams (autograder/similarity_tokens.py and similarity_normalize.py:
+normalised token streams (autograder/similarity/tokens.py and similarity_normalize.py:
 names, layout, comments, noise statements, split expressions, rewritten loops, moved
 constants and statement order normalised away, as JPlag normalises tokens) and
 fingerprinted by winnowing as MOSS does (Schleimer, Wilkerson and Aiken, "Winnowing",
@@ -23,9 +23,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.cli import UsageError
+from autograder.course import UsageError
 from autograder.load import LoadError, load_code, strip_ipython
-from autograder.similarity_tokens import OTHER, Token, import_aliases, normalized_tokens, split_units
+from autograder.similarity.tokens import OTHER, Token, import_aliases, normalized_tokens, split_units
 
 __all__ = ["OTHER", "REFERENCE", "DISCLAIMER", "Settings", "Unit", "Entry", "PairScore", "Starter",
            "Weights", "rank_pairs", "shared_lines", "fingerprint_file", "read_starter", "all_kgrams",

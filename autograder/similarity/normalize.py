@@ -1,6 +1,6 @@
 """Rewrites of a student's syntax tree that change how code looks but not what it does,
 so a disguised copy reads like its original (as JPlag's token normalisation does for
-Java). Run on every submission alike; autograder/similarity_tokens.py writes the result
+Java). Run on every submission alike; autograder/similarity/tokens.py writes the result
 out as tokens.
 
 - noise goes: print/display/logging calls, asserts, `pass`, expression statements that

@@ -29,9 +29,9 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
 from autograder.localize import N_
-from autograder.nbgrader_cell import ExerciseGrade, grade_exercises, render, scrub
-from autograder.nbgrader_course import GRADE_CELL_PREFIX, grade_cell_position
-from autograder.nbgrader_exercises import exercise_of
+from autograder.nbgrader.cells import ExerciseGrade, grade_exercises, render, scrub
+from autograder.nbgrader.course import GRADE_CELL_PREFIX, grade_cell_position
+from autograder.nbgrader.exercises import exercise_of
 
 _factory = None
 _factory_key = None

@@ -14,7 +14,7 @@ import zipfile
 from pathlib import Path
 
 import autograder
-from autograder.cli import UsageError
+from autograder.course import UsageError
 
 TEMPLATES = ("setup.sh", "run_autograder")
 PROJECT_FILES = ("pyproject.toml", "constraints.txt", "README.md")

@@ -1,7 +1,7 @@
 """`autograder calibrate`: the accuracy threshold of 05_training, measured, not guessed.
 
 The reference solution (solutions/05_training) goes through exactly the accuracy check
-students get (accuracy.train_and_measure) over many seeds, on the dataset and device of
+students get (measure.train_and_measure) over many seeds, on the dataset and device of
 this machine. The threshold is a low quantile of those accuracies minus a margin, so a
 correct training loop clears it on essentially every seed while a loop that does not
 learn (chance is 10 %) stays far below. The result is a JSON file course.yaml points at.
@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autograder import accuracy, data
+from autograder import data
+from autograder.accuracy import measure
 from autograder.course import CourseError
 
 MIN_SEEDS = 10
@@ -48,18 +49,18 @@ def calibrate(course, source: str, seeds: list[int], device=None, progress: bool
 
     from autograder.submission import InProcessSubmission, namespace_from_source
 
-    device = accuracy.resolve_device(device, course)
+    device = measure.resolve_device(device, course)
     kind = data.course_dataset_kind(course)
     accuracies, seconds = [], []
     for seed in tqdm(seeds, desc=f"calibrating on {kind}/{device.type}", unit="seed",
                      file=sys.stderr, disable=not progress):
         submission = InProcessSubmission(namespace_from_source(source, "<reference>"), REFERENCE_ASSIGNMENT)
-        result = accuracy.train_and_measure(submission, course, seed, device, dataset_kind=kind)
+        result = measure.train_and_measure(submission, course, seed, device, dataset_kind=kind)
         accuracies.append(round(result.grader_accuracy, 4))
         seconds.append(result.train_seconds)
     low = float(np.quantile(accuracies, quantile))
     return {
-        "schema": accuracy.CALIBRATION_SCHEMA,
+        "schema": measure.CALIBRATION_SCHEMA,
         "dataset": kind,
         "device": device.type,
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
@@ -71,7 +72,7 @@ def calibrate(course, source: str, seeds: list[int], device=None, progress: bool
         "quantile": quantile,
         "margin": margin,
         "threshold": round(max(low - margin, 0.0), 4),
-        "budget": accuracy.budget_of(course),
+        "budget": measure.budget_of(course),
         "mean_train_seconds": round(float(np.mean(seconds)), 2),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
@@ -88,11 +89,11 @@ def write_calibration(record: dict, path: Path) -> None:
 
 
 def run_calibrate(args, course) -> int:
-    from autograder.cli import UsageError
+    from autograder.course import UsageError
 
     if args.seeds < MIN_SEEDS:
         raise UsageError(f"--seeds must be at least {MIN_SEEDS}, got {args.seeds}")
-    device = accuracy.resolve_device(args.device, course)
+    device = measure.resolve_device(args.device, course)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: no CUDA device is visible on this machine")
     if device.type == "cpu":
@@ -104,13 +105,13 @@ def run_calibrate(args, course) -> int:
     record = calibrate(course, source, seeds, device, progress=True)
     record["reference"] = str(reference.relative_to(course.root)) if reference.is_relative_to(course.root) \
         else str(reference)
-    output = course.resolve(args.output) if args.output else accuracy.calibration_path(course)
+    output = course.resolve(args.output) if args.output else measure.calibration_path(course)
     write_calibration(record, output)
     print(f"reference accuracy on {record['dataset']}/{record['device']} over {len(seeds)} seeds: "
           f"mean {record['mean']:.3f}, min {record['min']:.3f}; threshold {record['threshold']:.3f} "
           f"(quantile {QUANTILE} minus {record['margin']})")
     print(f"wrote {output}")
-    if output != accuracy.calibration_path(course):
+    if output != measure.calibration_path(course):
         print(f"point course.yaml at it: accuracy.calibration: {args.output}")
     if record["threshold"] <= 1.5 / len(data.CIFAR10_CLASSES):
         print("warning: the threshold is close to chance (10 %); a loop that does not learn might pass. "

@@ -1,7 +1,7 @@
 """Student code -> the normalised token streams `autograder similarity` fingerprints.
 
 A unit of code (a function, a method, a class's own statements, a cell's loose code) is
-parsed, normalised on its syntax tree (autograder/similarity_normalize.py) and written
+parsed, normalised on its syntax tree (autograder/similarity/normalize.py) and written
 out one token per node in prefix order, the way JPlag compares token streams rather than
 text: names the student binds are V and `self.<attr>` is `self.V`; imported names read as
 the path they stand for (`F.relu`, `fn.relu` and `torch.nn.functional.relu` are one
@@ -22,7 +22,7 @@ import keyword
 import tokenize
 from dataclasses import dataclass, field
 
-from autograder.similarity_normalize import (DEFINITION, FUNCTION, SIMPLE, Scope, canonical_order, drop_noise,
+from autograder.similarity.normalize import (DEFINITION, FUNCTION, SIMPLE, Scope, canonical_order, drop_noise,
                                              normalize_function)
 
 Token = tuple[str, int, int]   # text, first and last line it stands for

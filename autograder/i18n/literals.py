@@ -19,7 +19,7 @@ its literal braces doubled (`{{`), so a translator may move the fields but not c
 original quote and prefix and re-wraps a concatenation over as many parts as it had, at
 the word start nearest to the same fraction of the text, keeping the source between the
 parts (newline and indentation) as it was; the English comes back byte for byte (a literal
-spelt so that it would not is not extracted, see i18n.py).
+spelt so that it would not is not extracted, see notebooks.py).
 """
 from __future__ import annotations
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import i18n, release
+from autograder import i18n
+from autograder.release import bundles, notebooks
+from autograder.release import wheel as student_wheel
 from autograder.course import Assignment, Course
 
 README = {
@@ -46,27 +48,27 @@ ONLINE = {"vi": "\n   Khi không có tệp .whl, ô đó cài từ `{source}` (c
 
 def released_text(course: Course, assignment: Assignment, language: str) -> str:
     """The student notebook of `assignment` in `language` (English where untranslated)."""
-    english = release.released_text(course, assignment)
+    english = notebooks.released_text(course, assignment)
     if i18n.check_language(language) == i18n.SOURCE_LANGUAGE:
         return english
     catalog = i18n.read_catalog(i18n.catalog_path(course.solution_notebook(assignment), language))
     translated = i18n.translate_notebook(nbformat.reads(english, as_version=4),
                                          i18n.translations_of(catalog), language)
-    return release.notebook_text(translated)
+    return notebooks.notebook_text(translated)
 
 
 def student_readme(course: Course, assignment: Assignment, language: str) -> str:
     if language not in README:
-        return release.student_readme(course, assignment)
-    source = release.student_package_source(course)
+        return bundles.student_readme(course, assignment)
+    source = notebooks.student_package_source(course)
     return README[language].format(title=assignment.title or assignment.id, notebook=assignment.notebook,
-                                   wheel=release.student_wheel.wheel_name(),
+                                   wheel=student_wheel.wheel_name(),
                                    online=ONLINE[language].format(source=source) if source else "")
 
 
 def bundle_files(course: Course, assignment: Assignment, language: str) -> dict[str, bytes]:
     """The English bundle with the notebook and README in `language`."""
-    files = release.bundle_files(course, assignment)
+    files = bundles.bundle_files(course, assignment)
     files[assignment.notebook] = released_text(course, assignment, language).encode()
     files["README.md"] = student_readme(course, assignment, language).encode()
     return files
@@ -85,7 +87,7 @@ def incomplete_catalogs(course: Course, language: str) -> list[str]:
 def run_localized_release(args, course: Course, language: str) -> int:
     i18n.check_language(language)
     if args.check:
-        stale = release.stale_assignments(course)
+        stale = notebooks.stale_assignments(course)
         incomplete = incomplete_catalogs(course, language)
         for line in incomplete:
             print(f"catalog incomplete: {line} (see docs/i18n.md)")
@@ -95,12 +97,12 @@ def run_localized_release(args, course: Course, language: str) -> int:
             return 1
         print(f"assignments/ matches solutions/ and every {language} catalog is complete")
         return 0
-    for path in release.write_assignments(course):
+    for path in notebooks.write_assignments(course):
         print(f"wrote {path.relative_to(course.root)}")
     for line in incomplete_catalogs(course, language):
         # A half-translated release is still usable (untranslated prose stays English).
         print(f"warning: catalog incomplete, English fallback used: {line}")
     out = Path(args.out) if args.out else course.root / "build" / f"release-{language}"
-    for path in release.build_bundles(course, out, files_of=partial(bundle_files, language=language)):
+    for path in bundles.build_bundles(course, out, files_of=partial(bundle_files, language=language)):
         print(f"wrote {path}")
     return 0
