@@ -18,7 +18,7 @@ numbers, anything in backticks or quotes) and the text of an exception (a line t
 starts with `SomethingError:`, PyTorch's or the student's own, quoted verbatim).
 
 Anything else that finds no entry stays English and is recorded in the translator's
-`misses`: tests/test_feedback_coverage.py grades stubs, references and mutants in every
+`misses`: tests/i18n/test_feedback_coverage.py grades stubs, references and mutants in every
 language and fails on any miss, so the measure is what students actually see.
 
 This module imports nothing outside the standard library; the catalog comes from the

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 from autograder import data  # noqa: E402
 from autograder.accuracy import measure as accuracy  # noqa: E402
@@ -75,10 +75,10 @@ def main() -> int:
     if not args.table:
         return 0
 
-    from test_accuracy import _LOOP, BROKEN_LOOPS  # the loops the tests use
+    from broken_loops import BROKEN_LOOPS, LOOP_TEMPLATE  # the loops the tests use
 
     rows = [("reference solution", reference), ("linear model (softmax regression)", reference + LINEAR)]
-    rows += [(f"broken: {name}", reference + _LOOP.format(**parts)) for name, parts in BROKEN_LOOPS.items()]
+    rows += [(f"broken: {name}", reference + LOOP_TEMPLATE.format(**parts)) for name, parts in BROKEN_LOOPS.items()]
     threshold = accuracy.load_calibration(course, "synthetic", torch.device("cpu"))["threshold"]
     print(f"\n| training | mean accuracy | min | max | passes ({args.seeds} seeds) |\n|---|---|---|---|---|")
     for label, source in rows:

@@ -1,7 +1,7 @@
 """`autograder similarity` on realistic classes: does it rank copies above honest pairs,
 and how long does a class of 500 take?
 
-The classes come from tests/similarity_realistic.py (honest students who converge on the
+The classes come from tests/support/similarity_realistic.py (honest students who converge on the
 lesson's code, copiers at three disguise levels; see its docstring), generated from a seed.
 First the test suite's class (24 honest students, 3 copies per level, seed 0), then the
 same over more seeds, then one class of 500 timed (both assignments).
@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 import similarity_realistic as realistic  # noqa: E402
 

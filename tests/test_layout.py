@@ -55,6 +55,18 @@ def test_the_package_root_holds_the_pipeline_and_one_folder_per_feature():
     assert len(loose) <= 16, sorted(loose)
 
 
+def test_the_test_suite_follows_the_same_layout():
+    """One test folder per feature subpackage, the pipeline's tests in their own folders,
+    shared helpers in tests/support (on pytest's pythonpath), no test file left loose."""
+    tests = Path(__file__).resolve().parent
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert set(FEATURES) <= folders, f"no test folder for {set(FEATURES) - folders}"
+    assert {"pipeline", "sandbox", "support"} <= folders
+    loose = sorted(p.name for p in tests.glob("test_*.py") if p.name != Path(__file__).name)
+    assert not loose, f"put {loose} in the folder of what they test"
+    assert not list((tests / "support").glob("test_*.py")), "tests/support holds helpers, not tests"
+
+
 def test_nothing_imports_the_cli():
     users = sorted(m for m, deps in GRAPH.items() if "autograder.cli" in deps and m != "autograder.__main__")
     assert not users, f"the CLI is the top: {users} import it (raise course.UsageError instead)"

@@ -10,7 +10,7 @@ the function or class the student writes (`make_empty`, `GrayLeNet`). A test bel
    `training_step`, never `train`).
 
 A test that matches none of these is an error naming the test and this file, so a new
-hidden test cannot silently land in no grade cell (tests/test_nbgrader.py checks every
+hidden test cannot silently land in no grade cell (tests/nbgrader/test_nbgrader.py checks every
 test of every assignment).
 """
 from __future__ import annotations
