@@ -200,10 +200,10 @@ def test_output_file_is_written_and_stdout_stays_empty(tmp_path, reference_dir):
 
 
 @pytest.mark.slow
-def test_solutions_get_full_marks_on_every_assignment():
-    done = autograder("grade", "solutions/", "--format", "json")
-    assert done.returncode == 0, done.stderr
-    data = json.loads(done.stdout)
+def test_solutions_get_full_marks_on_every_assignment(graded_solutions):
+    """`autograder grade solutions/` (graded once per session: conftest.graded_solutions)."""
+    assert graded_solutions["returncode"] == 0, graded_solutions["stderr"]
+    data = json.loads(graded_solutions["stdout"])
     assert len(data["assignments"]) == 6
     for a in data["assignments"]:
         lost = [(t["id"], t["status"], t["message"]) for t in a["tests"] if t["score"] < t["max_score"]]
