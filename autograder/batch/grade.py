@@ -107,8 +107,9 @@ class SubmissionGrader:
         self._extra = {"backend": "sandbox"} if "backend" in parameters else {}
         if "factory" in parameters:
             from autograder.sandbox import SandboxFactory
+            # spare: the next submission's sandbox starts while this one is graded
             self.factory = SandboxFactory(course.limits, device=_sandbox_device(options.device),
-                                          torch_threads=options.torch_threads,
+                                          torch_threads=options.torch_threads, spare=True,
                                           **({"template": template} if template is not None else {}))
 
     def grade(self, sub: StudentSubmission) -> Result:

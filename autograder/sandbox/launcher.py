@@ -195,6 +195,15 @@ class Link:
             while self.output_size - len(self.output[0]) >= OUTPUT_KEPT:
                 self.output_size -= len(self.output.popleft())
 
+    def ended(self) -> bool:
+        """Whether the sandbox has ended or is ending, without waiting: its reaper has
+        written the student's exit, or every holder of the status pipe is gone."""
+        if self.closed or self.status_fd < 0:
+            return True
+        poller = select.poll()
+        poller.register(self.status_fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+        return bool(poller.poll(0))
+
     def _read_exit(self) -> None:
         try:
             data = os.read(self.status_fd, 4096)

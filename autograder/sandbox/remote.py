@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from autograder.localize import N_
 from autograder.sandbox import wire
-from autograder.sandbox.launcher import Deadline, Ended, Link, Template, new_link
+from autograder.sandbox.launcher import Deadline, Ended, Link, SandboxStartError, Template, new_link
 from autograder.submission import (MissingName, StudentCodeError, Submission, SubmissionCrashed,
                                    SubmissionFault, SubmissionMemoryError, SubmissionTimeout,
                                    TamperDetected, qualified_name)
@@ -58,11 +58,26 @@ def default_secrets() -> list[str]:
     return secrets
 
 
+def sandbox_config(factory_config: dict, cpu_used: float = 0.0, pretend: dict | None = None) -> dict:
+    """What one sandbox is started with: the factory's config, the CPU time the submission
+    has left, and what torch must answer before the student's code loads."""
+    limits = dict(factory_config["limits"])
+    limits["cpu_time_s"] = max(1.0, float(limits["cpu_time_s"]) - cpu_used)
+    return {**factory_config, "limits": limits, "pretend": dict(pretend or {})}
+
+
 class SandboxFactory:
-    """Opens sandboxed submissions, each forked from one warm template process."""
+    """Opens sandboxed submissions, each forked from one warm template process.
+
+    spare=True keeps one sandbox started ahead (a batch worker grades one submission after
+    another): a submission's first sandbox is the spare when one is ready, and the next
+    spare is started at once, so a sandbox's start-up (its forks, namespaces, private
+    mounts and cgroup) overlaps the grading of the submission before it. A spare is an
+    ordinary confined sandbox that has not loaded any code yet (docs/SECURITY.md)."""
 
     def __init__(self, limits: "Limits", device: str = "cpu", torch_threads: int = 1,
-                 secret_paths: list[str] | tuple = (), template: Template | None = None):
+                 secret_paths: list[str] | tuple = (), template: Template | None = None,
+                 spare: bool = False):
         device = str(device)
         if device != "cpu" and not device.startswith("cuda"):
             raise ValueError(f"sandbox device must be cpu or cuda, got {device!r}")
@@ -75,6 +90,8 @@ class SandboxFactory:
         if template is None:
             self.template.start()  # warms up while the caller prepares; open() waits for it
         self.opened: list[SandboxSubmission] = []
+        self.keep_spare = spare
+        self._spare: tuple[dict, Link] | None = None
 
     def config(self) -> dict:
         return {"limits": _limits_dict(self.limits), "device": self.device, "threads": self.threads,
@@ -85,7 +102,30 @@ class SandboxFactory:
         self.opened.append(sub)
         return sub
 
+    def start_link(self, config: dict, spare_ok: bool = True) -> tuple[Link, bool]:
+        """A started sandbox for `config`, and whether it is the spare (started earlier
+        for the same config); with spares on, the next spare is started before returning."""
+        spare = self._spare
+        if spare is not None and spare[1].ended():  # died waiting (killed, template gone)
+            spare[1].close()
+            spare = self._spare = None
+        if spare is not None and spare_ok and spare[0] == config:
+            self._spare = None
+            link, from_spare = spare[1], True
+        else:  # none ready, or another config (a restart, torch told to answer otherwise): it waits
+            link, from_spare = new_link(self.template, config), False
+        if self.keep_spare and self._spare is None:
+            first = sandbox_config(self.config())  # what a submission's first sandbox asks for
+            try:
+                self._spare = (first, new_link(self.template, first))
+            except (OSError, SandboxStartError):
+                pass  # none ahead this time: the next submission starts its own
+        return link, from_spare
+
     def close(self) -> None:
+        if self._spare is not None:
+            self._spare[1].close()
+            self._spare = None
         for sub in self.opened:
             sub.close()
         self.opened.clear()
@@ -124,22 +164,32 @@ class SandboxSubmission(Submission):
     # -- life --------------------------------------------------------------------------------
     def _start(self) -> None:
         self.generation += 1
-        self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
-        self.link = new_link(self.factory.template, self._sandbox_config())
-        # the clock starts once the first sandbox exists (a template still importing
-        # torch is not the student's time); a restart gets only what is left of it
-        if self.submission_deadline is None:
-            self.submission_deadline = time.monotonic() + self.limits.submission_timeout_s
-        self.life_deadline = self.submission_deadline
-        try:
-            hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
-        except SubmissionFault as exc:
-            self.load_status, self.load_fault = exc.status, exc
-            return
-        if not hello.get("hello"):
-            self._stop(SubmissionCrashed("protocol violation: the sandbox did not say hello"))
-            self.load_status = "crashed"
-            return
+        config, clock_unset = self._sandbox_config(), self.submission_deadline is None
+        spare_ok = True
+        while True:
+            self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
+            self.link, from_spare = self.factory.start_link(config, spare_ok)
+            # the clock starts once the first sandbox exists (a template still importing
+            # torch is not the student's time); a restart gets only what is left of it
+            if self.submission_deadline is None:
+                self.submission_deadline = time.monotonic() + self.limits.submission_timeout_s
+            self.life_deadline = self.submission_deadline
+            try:
+                hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
+            except SubmissionFault as exc:
+                if from_spare:  # a spare that died before its turn is not the student's fault
+                    spare_ok = self._discard_spare(clock_unset)
+                    continue
+                self.load_status, self.load_fault = exc.status, exc
+                return
+            if not hello.get("hello"):
+                if from_spare:
+                    spare_ok = self._discard_spare(clock_unset)
+                    continue
+                self._stop(SubmissionCrashed("protocol violation: the sandbox did not say hello"))
+                self.load_status = "crashed"
+                return
+            break
         self._isolation = dict(hello.get("isolation") or {})
         self.link.pid = int(hello.get("pid") or 0) or None
         self.link.rss_base = int(hello.get("rss") or 0)
@@ -168,6 +218,16 @@ class SandboxSubmission(Submission):
         if any(i.kind == "memory" for i in self.load_errors):
             self.load_status = "memory"
 
+    def _discard_spare(self, clock_unset: bool) -> bool:
+        """Drop a spare that ended before it was used; the student's clock starts again
+        with the fresh sandbox that replaces it. Returns False: no spare the second time."""
+        assert self.link is not None
+        self.link.close()
+        self.link = None
+        if clock_unset:
+            self.submission_deadline = None
+        return False
+
     def restart(self) -> None:
         """A fresh sandbox with the same code (after a crash or timeout). Code that
         faulted while loading would fault again on every restart, costing the whole time
@@ -183,10 +243,7 @@ class SandboxSubmission(Submission):
 
     def _sandbox_config(self) -> dict:
         """The factory's config with the CPU time this submission has left."""
-        config = self.factory.config()
-        limits = dict(config["limits"])
-        limits["cpu_time_s"] = max(1.0, float(limits["cpu_time_s"]) - self.cpu_used)
-        return {**config, "limits": limits, "pretend": self.pretend}
+        return sandbox_config(self.factory.config(), self.cpu_used, self.pretend)
 
     @contextmanager
     def cuda_available_as(self, available: bool) -> Iterator["SandboxSubmission"]:

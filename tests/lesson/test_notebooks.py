@@ -269,17 +269,32 @@ def test_errata_are_flagged(assignment_id):
 # ---------------------------------------------------------------- running them
 
 @pytest.fixture(scope="module")
-def reference_runs(request) -> dict:
-    """The selected reference notebooks, executed two at a time: {id: (nb, outcome)}."""
+def kernel_runs(request) -> dict:
+    """The selected reference notebooks (run top to bottom) and released notebooks (up to
+    their first error), in one pool two at a time, longest first, so neither set waits
+    for the other's slowest notebook: {("reference" | "stub", id): (nb, outcome)}."""
+    from autograder.release import student_notebook
+
     jobs = {}
     for assignment_id in selected_params(request, "test_reference_notebook_runs_top_to_bottom"):
         nb = load(assignment_id)
         # Prove the kernel is this environment's Python, not some other python3 on the PATH.
         nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
-        jobs[assignment_id] = (nb, COURSE.solution_notebook(ASSIGNMENTS[assignment_id]).parent,
-                               NOTEBOOK_BUDGET_S.get(assignment_id, DEFAULT_BUDGET_S))
+        jobs["reference", assignment_id] = (nb, COURSE.solution_notebook(ASSIGNMENTS[assignment_id]).parent,
+                                            NOTEBOOK_BUDGET_S.get(assignment_id, DEFAULT_BUDGET_S), False)
+    for assignment_id in selected_params(request, "test_student_notebook_runs_until_its_first_stub"):
+        folder = COURSE.student_notebook(ASSIGNMENTS[assignment_id]).parent
+        jobs["stub", assignment_id] = (student_notebook(load(assignment_id), assignment_id),
+                                       folder if folder.is_dir() else REPO, DEFAULT_BUDGET_S, True)
+    jobs = dict(sorted(jobs.items(), key=lambda job: -job[1][2]))  # the longest budget first
     runs = run_notebooks(jobs)
     return {key: (jobs[key][0], runs[key]) for key in jobs}
+
+
+@pytest.fixture(scope="module")
+def reference_runs(kernel_runs) -> dict:
+    """{id: (nb, outcome)} of the reference notebooks."""
+    return {aid: run for (kind, aid), run in kernel_runs.items() if kind == "reference"}
 
 
 @pytest.mark.slow
@@ -305,16 +320,9 @@ def test_reference_notebook_runs_top_to_bottom(reference_runs, assignment_id):
 
 
 @pytest.fixture(scope="module")
-def stub_runs(request) -> dict:
-    """The selected released notebooks, run two at a time up to their first error."""
-    from autograder.release import student_notebook
-
-    jobs = {}
-    for assignment_id in selected_params(request, "test_student_notebook_runs_until_its_first_stub"):
-        folder = COURSE.student_notebook(ASSIGNMENTS[assignment_id]).parent
-        jobs[assignment_id] = (student_notebook(load(assignment_id), assignment_id),
-                               folder if folder.is_dir() else REPO, DEFAULT_BUDGET_S)
-    return run_notebooks(jobs, stop_at_first_error=True)
+def stub_runs(kernel_runs) -> dict:
+    """{id: what running the released notebook up to its first error gave}."""
+    return {aid: outcome for (kind, aid), (_, outcome) in kernel_runs.items() if kind == "stub"}
 
 
 @pytest.mark.slow

@@ -53,15 +53,16 @@ class Raised:
 
 
 def run_notebooks(jobs: dict, stop_at_first_error: bool = False) -> dict:
-    """{key: (nb, folder, budget_s)} executed as many at a time as there are cores (each
-    kernel is its own process, so two cores run two notebooks); returns {key: what
-    run_cells returned, or a Raised}. The notebooks are executed in place."""
+    """{key: (nb, folder, budget_s[, stop_at_first_error])} executed as many at a time as
+    there are cores (each kernel is its own process, so two cores run two notebooks), in
+    the order given (put the longest first); returns {key: what run_cells returned, or a
+    Raised}. The notebooks are executed in place."""
     from concurrent.futures import ThreadPoolExecutor
 
     def one(job):
-        nb, folder, budget_s = job
+        nb, folder, budget_s, *stop = job
         try:
-            return run_cells(nb, folder, budget_s, stop_at_first_error)
+            return run_cells(nb, folder, budget_s, stop[0] if stop else stop_at_first_error)
         except BaseException as exc:  # noqa: BLE001 - handed to the test that owns this notebook
             return Raised(exc)
 
