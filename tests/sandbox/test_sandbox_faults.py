@@ -13,6 +13,7 @@ from autograder.course import Limits
 from autograder.load import StudentCode
 from autograder.submission import (StudentCodeError, SubmissionCrashed, SubmissionMemoryError,
                                    SubmissionTimeout)
+from processes import processes_in_group
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the sandbox needs os.fork")
 
@@ -38,19 +39,6 @@ def open_source(factory, source: str):
 
 def assert_grader_fine():
     assert torch.allclose(torch.ones(2) * 2, torch.tensor([2.0, 2.0]))
-
-
-def processes_in_group(pgid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                found.append(int(entry))
-    return found
 
 
 def test_infinite_loop_at_import_is_a_timeout(factory):

@@ -6,42 +6,19 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 import torch
 
 from autograder.course import Limits
 from autograder.load import StudentCode
+from processes import group_gone, processes_in_group
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the sandbox needs os.fork")
 
 LIMITS = Limits(test_timeout_s=20, submission_timeout_s=120, cpu_time_s=120, memory_mb=2048,
                 max_file_mb=8, max_processes=32)
 CODE = StudentCode.from_source("import torch\ndef double(x):\n    return 2 * x\n")
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    for entry in os.listdir("/proc"):  # a group of zombies only is gone
-        if entry.isdigit():
-            try:
-                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                return True
-    return False
-
-
-def wait_gone(pgid: int, seconds: float = 5.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while group_alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not group_alive(pgid)
 
 
 @pytest.fixture()
@@ -56,7 +33,7 @@ def factory():
 def test_the_next_submission_gets_the_sandbox_started_during_the_last(factory):
     first = factory.open(CODE, "a")
     spare = factory._spare[1]
-    assert first.link is not spare and group_alive(spare.pgid)  # started ahead, while `first` runs
+    assert first.link is not spare and processes_in_group(spare.pgid)  # started ahead, while `first` runs
     assert first.call("double", torch.ones(2)).tolist() == [2.0, 2.0]
     first.close()
     second = factory.open(CODE, "b")
@@ -72,7 +49,7 @@ def test_a_spare_that_died_waiting_is_replaced_and_the_student_never_sees_it(fac
     factory.open(CODE, "a").close()
     dead = factory._spare[1]
     os.killpg(dead.pgid, signal.SIGKILL)
-    assert wait_gone(dead.pgid)
+    assert group_gone(dead.pgid)
     sub = factory.open(CODE, "b")
     assert sub.link is not dead and dead.closed
     assert sub.load_status == "ok" and sub.load_fault is None and not sub.load_errors
@@ -94,9 +71,9 @@ def test_only_a_first_sandbox_with_the_same_config_takes_the_spare(factory):
 def test_closing_the_factory_stops_the_spare(factory):
     factory.open(CODE, "a").close()
     spare = factory._spare[1]
-    assert group_alive(spare.pgid)
+    assert processes_in_group(spare.pgid)
     factory.close()
-    assert spare.closed and wait_gone(spare.pgid)
+    assert spare.closed and group_gone(spare.pgid)
     assert not os.path.exists(spare.scratch)
 
 
