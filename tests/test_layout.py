@@ -131,3 +131,12 @@ def test_old_module_names_still_import_with_a_warning(old, new):
         module = importlib.import_module(old)
     assert module is importlib.import_module(new)
     assert any(issubclass(w.category, DeprecationWarning) and new in str(w.message) for w in caught)
+
+
+def test_the_longest_first_list_names_test_files_that_exist():
+    """`make test` hands files out in conftest.LONGEST_FIRST's order: a moved or renamed
+    file would silently drop back to collection order."""
+    from conftest import LONGEST_FIRST
+    tests = Path(__file__).resolve().parent
+    missing = [name for name in LONGEST_FIRST if not (tests / name).is_file()]
+    assert not missing, f"conftest.LONGEST_FIRST names files that do not exist: {missing}"
