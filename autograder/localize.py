@@ -215,14 +215,19 @@ def _unescape(text: str) -> str:
     return text.replace("{{", "{").replace("}}", "}")
 
 
+def finished_translations(catalog) -> dict[str, str]:
+    """msgid -> msgstr of a Babel catalog's entries a translator finished (not fuzzy, not
+    empty). Duck-typed: this module imports no Babel, so the student package needs none."""
+    return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
+
+
 def _catalog_entries(language: str) -> dict[str, str]:
     """The kit's full catalog (.po), else the student package's compiled one (.json)."""
     po = LOCALE_DIR / f"{language}.po"
     if po.is_file():  # the kit's own catalog; Babel is a kit dependency, not a student one
         from babel.messages.pofile import read_po
         with open(po, "rb") as handle:
-            catalog = read_po(handle)
-        return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string and not m.fuzzy}
+            return finished_translations(read_po(handle))
     compiled = LOCALE_DIR / f"{language}.json"
     if compiled.is_file():
         return json.loads(compiled.read_text(encoding="utf-8"))

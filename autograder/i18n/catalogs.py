@@ -12,6 +12,7 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po, write_po
 
+from autograder import localize
 from autograder.i18n import literals as i18n_literals
 
 SOURCE_LANGUAGE = "en"
@@ -60,9 +61,9 @@ def write_catalog(path: Path, catalog: Catalog) -> None:
 
 
 def translations_of(catalog: Catalog) -> dict[str, str]:
-    """msgid -> msgstr for entries a translator finished (not fuzzy, not empty)."""
-    return {m.id: m.string for m in catalog if m.id and isinstance(m.id, str) and m.string
-            and not m.fuzzy}
+    """msgid -> msgstr for entries a translator finished (not fuzzy, not empty): what the
+    run-time translator reads (localize.finished_translations)."""
+    return localize.finished_translations(catalog)
 
 
 def template_for(messages: list[Message], project: str) -> Catalog:

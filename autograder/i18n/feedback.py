@@ -191,7 +191,7 @@ def update(language: str) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     import argparse
-    parser = argparse.ArgumentParser(prog="python -m autograder.catalogs.feedback", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.i18n.feedback", description=__doc__.splitlines()[0])
     parser.add_argument("action", choices=("status", "update"))
     parser.add_argument("--language", default="vi")
     args = parser.parse_args(argv)

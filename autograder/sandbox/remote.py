@@ -102,25 +102,27 @@ class SandboxFactory:
         self.opened.append(sub)
         return sub
 
-    def start_link(self, config: dict, spare_ok: bool = True) -> tuple[Link, bool]:
-        """A started sandbox for `config`, and whether it is the spare (started earlier
-        for the same config); with spares on, the next spare is started before returning."""
+    def start_link(self, config: dict) -> Link:
+        """A started sandbox for `config`: the spare when it was started for the same
+        config and is still alive, else a new one; with spares on, the next spare is
+        started before returning. A spare that dies between this check and its hello
+        faults as a sandbox started on demand would: it is the same process, forked earlier."""
         spare = self._spare
         if spare is not None and spare[1].ended():  # died waiting (killed, template gone)
             spare[1].close()
             spare = self._spare = None
-        if spare is not None and spare_ok and spare[0] == config:
+        if spare is not None and spare[0] == config:
             self._spare = None
-            link, from_spare = spare[1], True
+            link = spare[1]
         else:  # none ready, or another config (a restart, torch told to answer otherwise): it waits
-            link, from_spare = new_link(self.template, config), False
+            link = new_link(self.template, config)
         if self.keep_spare and self._spare is None:
             first = sandbox_config(self.config())  # what a submission's first sandbox asks for
             try:
                 self._spare = (first, new_link(self.template, first))
             except (OSError, SandboxStartError):
                 pass  # none ahead this time: the next submission starts its own
-        return link, from_spare
+        return link
 
     def close(self) -> None:
         if self._spare is not None:
@@ -164,32 +166,22 @@ class SandboxSubmission(Submission):
     # -- life --------------------------------------------------------------------------------
     def _start(self) -> None:
         self.generation += 1
-        config, clock_unset = self._sandbox_config(), self.submission_deadline is None
-        spare_ok = True
-        while True:
-            self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
-            self.link, from_spare = self.factory.start_link(config, spare_ok)
-            # the clock starts once the first sandbox exists (a template still importing
-            # torch is not the student's time); a restart gets only what is left of it
-            if self.submission_deadline is None:
-                self.submission_deadline = time.monotonic() + self.limits.submission_timeout_s
-            self.life_deadline = self.submission_deadline
-            try:
-                hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
-            except SubmissionFault as exc:
-                if from_spare:  # a spare that died before its turn is not the student's fault
-                    spare_ok = self._discard_spare(clock_unset)
-                    continue
-                self.load_status, self.load_fault = exc.status, exc
-                return
-            if not hello.get("hello"):
-                if from_spare:
-                    spare_ok = self._discard_spare(clock_unset)
-                    continue
-                self._stop(SubmissionCrashed("protocol violation: the sandbox did not say hello"))
-                self.load_status = "crashed"
-                return
-            break
+        self._fault, self.load_fault, self.load_errors, self.load_status = None, None, [], "ok"
+        self.link = self.factory.start_link(self._sandbox_config())
+        # the clock starts once the first sandbox exists (a template still importing
+        # torch is not the student's time); a restart gets only what is left of it
+        if self.submission_deadline is None:
+            self.submission_deadline = time.monotonic() + self.limits.submission_timeout_s
+        self.life_deadline = self.submission_deadline
+        try:
+            hello = self._receive(min(self.life_deadline, time.monotonic() + START_TIMEOUT_S))
+        except SubmissionFault as exc:
+            self.load_status, self.load_fault = exc.status, exc
+            return
+        if not hello.get("hello"):
+            self._stop(SubmissionCrashed("protocol violation: the sandbox did not say hello"))
+            self.load_status = "crashed"
+            return
         self._isolation = dict(hello.get("isolation") or {})
         self.link.pid = int(hello.get("pid") or 0) or None
         self.link.rss_base = int(hello.get("rss") or 0)
@@ -217,16 +209,6 @@ class SandboxSubmission(Submission):
             self.load_status, self.load_fault = "crashed", self._fault
         if any(i.kind == "memory" for i in self.load_errors):
             self.load_status = "memory"
-
-    def _discard_spare(self, clock_unset: bool) -> bool:
-        """Drop a spare that ended before it was used; the student's clock starts again
-        with the fresh sandbox that replaces it. Returns False: no spare the second time."""
-        assert self.link is not None
-        self.link.close()
-        self.link = None
-        if clock_unset:
-            self.submission_deadline = None
-        return False
 
     def restart(self) -> None:
         """A fresh sandbox with the same code (after a crash or timeout). Code that
