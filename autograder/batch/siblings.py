@@ -142,7 +142,9 @@ class Zygote:
             for s in (t_ours, t_theirs, c_theirs):
                 s.close()
         conn = Connection(c_ours.detach())
-        conn.send((course, options, dict(os.environ), list(sys.path), template_pid, log))
+        # The batch's working directory too: the zygote runs in its own folder, and a class
+        # folder given as a relative path must mean the same thing in the worker.
+        conn.send((course, options, dict(os.environ), list(sys.path), os.getcwd(), template_pid, log))
         return conn, SiblingProcess(worker_pid, self), home
 
     def close(self) -> None:

@@ -156,16 +156,18 @@ def _become_template(request: dict, fds: list[int], kit_parent: str) -> None:
 
 
 def _become_worker(fds: list[int]) -> None:
-    """A grading worker: the course, options, the batch's environment and sys.path, and
-    its template's pid and log come over its own pipe, never through the zygote."""
+    """A grading worker: the course, options, the batch's environment, sys.path and
+    working directory, and its template's pid and log come over its own pipe, never
+    through the zygote."""
     conn_fd, template_fd = fds
     _keep_only_fds({0, 1, 2, conn_fd, template_fd})
     from multiprocessing.connection import Connection
     conn = Connection(conn_fd)
-    course, options, environ, path, template_pid, template_log = conn.recv()
+    course, options, environ, path, cwd, template_pid, template_log = conn.recv()
     os.environ.clear()
     os.environ.update(environ)
     sys.path[:] = path
+    os.chdir(cwd)
     from autograder.batch.pool import _worker_main
     from autograder.batch.siblings import AdoptedTemplate
     template = AdoptedTemplate(options.torch_threads, socket.socket(fileno=template_fd), template_pid, template_log)

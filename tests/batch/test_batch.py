@@ -260,6 +260,19 @@ def test_resume_regrades_only_changed_submissions(course_file, tmp_path):
     assert float(rows["bob"]["total"]) > 0
 
 
+def test_a_class_folder_given_relative_to_the_working_directory(course_file, tmp_path):
+    """`autograder batch class --out out`, as an instructor types it: the workers
+    (forked from the zygote, which runs in its own folder) find the students' files
+    where the batch process does."""
+    write_class(tmp_path / "class", {"alice": source(), "bob": source({"make_empty"})})
+    proc = run_cli(course_file, "batch", "class", "--out", "out", "--assignment", ASSIGNMENT,
+                   "--jobs", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["student"]: r for r in gradebook(tmp_path / "out")}
+    assert {s: r["status"] for s, r in rows.items()} == {"alice": "graded", "bob": "graded"}
+    assert float(rows["alice"]["total"]) == FULL_MARKS and 0 < float(rows["bob"]["total"]) < FULL_MARKS
+
+
 def test_students_reports_are_in_the_requested_language(course_file, tmp_path):
     """batch --language vi writes each student's reports in Vietnamese (names, messages,
     the text report's frame, titles); the gradebook is the English run's."""
