@@ -282,6 +282,67 @@ def test_snapshot_sees_each_kind_of_change_and_nothing_else():
         assert label in fresh.changed(), (label, fresh.changed())
 
 
+def test_snapshot_keeps_seeing_changes_after_many_clean_checks():
+    """changed() answers 'nothing moved' from identities it verified before (it runs
+    after every reply); a change after any number of clean checks, after a module
+    gained a global, and one put back afterwards are all still judged against the
+    record."""
+    import types
+
+    from autograder.sandbox.integrity import Snapshot
+
+    def build():
+        module = types.ModuleType("kit_under_test")
+        exec(textwrap.dedent('''
+            REGISTRY = {"double": lambda x: 2 * x}
+            def outer():
+                factor = 3
+                def inner(x):
+                    return x * factor
+                return inner
+            inner = outer()
+            def helper(x, scale=1):
+                return x * scale
+            class Loop:
+                def answer(self):
+                    return 42
+        '''), vars(module))
+        snapshot = Snapshot()
+        snapshot.add_module("kit", module)
+        for _ in range(3):
+            assert snapshot.changed() == []
+        return module, snapshot
+
+    def replaced(x, scale=1):
+        return x
+    changes = [
+        ("kit.helper", lambda m: setattr(m.helper, "__code__", replaced.__code__)),
+        ("kit.helper", lambda m: setattr(m.helper, "__kwdefaults__", {"extra": 1})),
+        ("kit.inner", lambda m: setattr(m.inner.__closure__[0], "cell_contents", 0)),
+        ("kit.inner", lambda m: delattr(m.inner.__closure__[0], "cell_contents")),
+        ("kit.Loop.answer", lambda m: setattr(m.Loop, "answer", lambda self: 0)),
+        ("kit.Loop", lambda m: setattr(m.Loop, "extra", 1)),
+        ("kit.REGISTRY.double", lambda m: m.REGISTRY.__setitem__("double", abs)),
+        ("kit.REGISTRY", lambda m: m.REGISTRY.__setitem__("triple", abs)),
+        # renamed: the same values in the same order, under another key
+        ("kit.REGISTRY.double", lambda m: m.REGISTRY.__setitem__("triple", m.REGISTRY.pop("double"))),
+        ("kit.helper", lambda m: setattr(m, "helper", abs)),
+    ]
+    for label, change in changes:
+        module, snapshot = build()
+        module.SOMETHING_NEW = 1  # allowed: the next check verifies it and starts from there
+        assert snapshot.changed() == [] and snapshot.changed() == []
+        change(module)
+        assert label in snapshot.changed(), label
+        assert label in snapshot.changed(), label  # and on every later reply
+    module, snapshot = build()
+    original = module.helper
+    module.helper = abs
+    assert snapshot.changed() == ["kit.helper"]
+    module.helper = original  # put back: the record decides, so the kit is whole again
+    assert snapshot.changed() == [] and snapshot.changed() == []
+
+
 def test_encoder_reads_what_torch_stores_not_what_a_subclass_claims():
     import torch
 
