@@ -53,6 +53,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
         pass
     folding.join()
     template.fold_into_huge_pages()
+    template.freeze_for_forks()  # workers and templates forked from here
     control.send(json.dumps({"ready": True, "torch": torch.__version__}).encode())
     exits: dict[int, int] = {}
     while True:

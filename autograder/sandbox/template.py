@@ -58,6 +58,8 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
     while True:
         if forks == fold_after:  # None: forked from a batch's zygote, which folded them already
             fold_into_huge_pages()
+        # What is here now is out of every sandbox's garbage collections (freeze_for_forks).
+        freeze_for_forks()
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
         except OSError:
@@ -82,6 +84,18 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
         forks += 1
+
+
+def freeze_for_forks() -> None:
+    """Move every object this process holds into the garbage collector's permanent
+    generation (gc.freeze), so the collections of a forked child never walk them: a
+    collection writes into the header of every object it walks, and each write to a
+    page shared with this process costs the child a page copy. The ~330k objects
+    importing torch and torchvision creates are never garbage anyway. Measured here: a
+    full collection in a forked child took 250 ms and 21,800 page faults, frozen
+    20-28 ms and 1,150. A child's own objects are collected as usual."""
+    import gc
+    gc.freeze()
 
 
 def fold_into_huge_pages(budget_s: float = FOLD_BUDGET_S) -> int:

@@ -267,3 +267,25 @@ def test_every_sandbox_starts_the_students_generators_at_the_same_seed(factory):
             sub.close()
     assert drawn[0] == drawn[1]
     assert drawn[0][0] == torch.rand(3, generator=torch.Generator().manual_seed(0)).tolist()
+
+
+def test_a_sandboxs_garbage_collections_leave_the_templates_objects_alone(factory):
+    """The template freezes what it imported (gc.freeze) before it forks: a full
+    collection in the sandbox walks only the student's objects, so it neither copies
+    the pages it shares with the template nor takes a quarter of a second. The
+    student's own cycles are still collected."""
+    source = ("import gc, torch\n"
+              "def collect():\n"
+              "    class Cycle:\n"
+              "        pass\n"
+              "    a, b = Cycle(), Cycle()\n"
+              "    a.other, b.other = b, a\n"
+              "    del a, b\n"
+              "    return gc.collect(), len(gc.get_objects()), gc.get_freeze_count()\n")
+    sub = factory.open(StudentCode.from_source(source), "gc")
+    try:
+        found, walked, frozen = sub.call("collect")
+    finally:
+        sub.close()
+    assert found >= 2  # the two objects of the cycle (and their __dict__s)
+    assert frozen > 100_000 and walked < frozen // 4, (walked, frozen)
