@@ -65,10 +65,12 @@ def resolve_device(device: str | None, course: Course | None = None) -> torch.de
 def run_tests(course: Course, assignment_ids: list[str],
               open_submission: Callable[[str], Submission], *, seed: int, device: torch.device,
               files: dict[str, str] | None = None, check_points: bool = True,
-              unavailable: dict | None = None) -> GradingPlugin:
+              unavailable: dict | None = None, session=None) -> GradingPlugin:
     """Run the assignments' tests through the plugin; the outcomes are on the result.
     unavailable: {assignment id: SubmissionUnavailable} known before the run (no file):
-    their tests get that outcome without running."""
+    their tests get that outcome without running. session: a batch.session.SharedSession
+    that has collected the files already (batch workers); without one, or where it has
+    not, the run starts pytest itself."""
     if files is None:
         files = {}
         for a in assignment_ids:
@@ -79,7 +81,10 @@ def run_tests(course: Course, assignment_ids: list[str],
                            unavailable=unavailable)
     if files:
         try:
-            plugin.run()
+            if session is not None and session.serves(plugin):
+                session.run(plugin)
+            else:
+                plugin.run()
         finally:
             plugin.close()
     elif expected:
@@ -128,8 +133,9 @@ def environment(device: torch.device, seed: int, isolation: dict | None) -> dict
 # -- one assignment from source (in process) ---------------------------------------------
 def grade_source(assignment_id: str, source: str, backend: str = "inprocess",
                  course: Course | None = None, seed: int | None = None,
-                 device: str | None = None) -> AssignmentResult:
-    """Grade one assignment's source code (a string) with its visible and hidden tests."""
+                 device: str | None = None, session=None) -> AssignmentResult:
+    """Grade one assignment's source code (a string) with its visible and hidden tests
+    (in a shared pytest session if one is given: see run_tests)."""
     course = course or default_course()
     course.assignment(assignment_id)  # an unknown id is a CourseError naming the known ones
     seed = course.seed if seed is None else int(seed)
@@ -137,14 +143,15 @@ def grade_source(assignment_id: str, source: str, backend: str = "inprocess",
     if backend == "inprocess":
         def open_submission(aid: str) -> Submission:
             return open_in_process(source, aid)
-        plugin = run_tests(course, [assignment_id], open_submission, seed=seed, device=grading_device)
+        plugin = run_tests(course, [assignment_id], open_submission, seed=seed, device=grading_device,
+                           session=session)
         return assignment_result(course, assignment_id, list(plugin.outcomes.values()))
     if backend == "sandbox":
         with tempfile.TemporaryDirectory(prefix="autograder-src-") as tmp:
             path = Path(tmp) / f"{assignment_id}.py"
             path.write_text(source, encoding="utf-8")
             report = grade_path(str(path), course, device=str(grading_device), seed=seed,
-                                assignments=[assignment_id])
+                                assignments=[assignment_id], session=session)
         return report.assignments[0]
     raise ValueError(f"backend must be 'inprocess' or 'sandbox', got {backend!r}")
 
@@ -308,10 +315,11 @@ def _load_error(err) -> LoadError:
 
 def grade_path(path: str, course: Course, device: str = "auto", seed: int | None = None,
                assignments: list[str] | None = None, require_cuda: bool = False,
-               backend: str = "sandbox", factory=None) -> Report:
+               backend: str = "sandbox", factory=None, session=None) -> Report:
     """Grade a notebook, a .py file or a folder of a student's files in the sandbox.
-    `factory`: a SandboxFactory to reuse (batch workers); `backend="inprocess"` runs the
-    code in this process, for the kit's own tests only."""
+    `factory`: a SandboxFactory to reuse and `session`: a shared pytest session (batch
+    workers); `backend="inprocess"` runs the code in this process, for the kit's own
+    tests only."""
     started = time.perf_counter()
     if require_cuda and not torch.cuda.is_available():
         raise GradingError("--require-cuda: no CUDA device is visible on this runner "
@@ -344,7 +352,7 @@ def grade_path(path: str, course: Course, device: str = "auto", seed: int | None
     opener = SubmissionOpener(course, files, grading_device, root, backend, factory)
     try:
         plugin = run_tests(course, ids, opener, seed=seed, device=grading_device,
-                           unavailable=opener.missing(ids))
+                           unavailable=opener.missing(ids), session=session)
     finally:
         opener.close()
     outcomes = list(plugin.outcomes.values())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import io
 import os
@@ -107,6 +108,14 @@ class TestOutcome:
     # Grader-side only (never in a report): the traceback of an internal grader error,
     # for whoever writes the tests. Set AUTOGRADER_DEBUG=1 to get it on stderr.
     detail: str = ""
+
+
+@functools.lru_cache(maxsize=1024)
+def real_path(path: str | Path) -> str:
+    """The test file's resolved path, the key of every per-file table here. Cached: it
+    is asked for each test of each student (a batch worker grades hundreds against the
+    same few files), and resolving walks the file system every time."""
+    return str(Path(path).resolve())
 
 
 def assignment_of(path: str | Path) -> str:
@@ -211,13 +220,13 @@ class ShortFailureReports:
     frames was over half of a batch's time per student. Skips and xfails keep pytest's
     own report. A separate plugin object: one object holds one implementation per hook."""
 
-    def __init__(self, outcomes: dict):
-        self.outcomes = outcomes
+    def __init__(self, outcomes: Callable[[], dict]):
+        self.outcomes = outcomes  # the outcomes of the grading run now (a batch worker's shared session swaps runs)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
         excinfo = call.excinfo
-        if excinfo is None or item.nodeid not in self.outcomes:
+        if excinfo is None or item.nodeid not in self.outcomes():
             return None
         if isinstance(excinfo.value, (pytest.skip.Exception, pytest.xfail.Exception)):
             return None
@@ -244,7 +253,52 @@ def _description_key(path: str, visibility: str, rootdir: str) -> tuple | None:
     return (path, st.st_ino, st.st_mtime_ns, st.st_size, visibility, rootdir)
 
 
-class GradingPlugin:
+class PerTestHooks:
+    """The hooks and fixtures every test meets, acting on the grading run `grading()`
+    returns: the GradingPlugin itself, or the run that a batch worker's shared session
+    (batch/session.py) serves at the moment."""
+
+    def grading(self) -> "GradingPlugin":
+        raise NotImplementedError
+
+    def pytest_configure(self, config):
+        for line in MARKERS:
+            config.addinivalue_line("markers", line)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item):
+        self.grading().before_test(item)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        yield
+        self.grading().record_report(item, call)
+
+    @pytest.fixture
+    def submission(self, request) -> Submission:
+        return self.grading().submission_for(assignment_of(request.node.path))
+
+    @pytest.fixture
+    def course(self):
+        return self.grading().course_model
+
+    @pytest.fixture
+    def seed(self) -> int:
+        return self.grading().grading_seed
+
+    @pytest.fixture
+    def rng(self, request) -> torch.Generator:
+        grading = self.grading()
+        outcome = grading.outcomes.get(request.node.nodeid)
+        test_id = outcome.id if outcome else request.node.nodeid
+        return torch.Generator().manual_seed(stable_seed(grading.grading_seed, test_id))
+
+    @pytest.fixture
+    def device(self) -> torch.device:
+        return self.grading().grading_device
+
+
+class GradingPlugin(PerTestHooks):
     """Pass an instance to `pytest.main(plugins=[...])`; read `outcomes` afterwards.
 
     test_files: {path: "visible" | "hidden"}, in the order tests should run.
@@ -260,7 +314,7 @@ class GradingPlugin:
                  exercise: str | None = None, unavailable: dict[str, SubmissionFault] | None = None):
         if cuda_policy not in CUDA_POLICIES:
             raise ValueError(f"cuda_policy must be one of {', '.join(CUDA_POLICIES)}, got {cuda_policy!r}")
-        self.test_files = {str(Path(p).resolve()): v for p, v in test_files.items()}
+        self.test_files = {real_path(p): v for p, v in test_files.items()}
         self.open_submission = open_submission
         self.course_model = course
         self.grading_seed = int(seed)
@@ -306,13 +360,20 @@ class GradingPlugin:
             _forget_modules(files)
             with contextlib.redirect_stdout(self.pytest_output), contextlib.redirect_stderr(self.pytest_output), \
                     _without_assertion_rewriting(), _without_plugin_autoload():
-                self.exit_code = pytest.main(args, plugins=[self, ShortFailureReports(self.outcomes)])
+                self.exit_code = pytest.main(args, plugins=[self, ShortFailureReports(lambda: self.outcomes)])
             _forget_modules(files)
+        return self.finish()
+
+    def finish(self) -> list[TestOutcome]:
+        """Settle what the run left open; the outcomes, in order."""
         for outcome in self.outcomes.values():
             if outcome.status == "pending":  # collected but never reached (e.g. interrupted)
                 outcome.status, outcome.message = "error", N_("the test did not run")
         self._score_excluded()
         return list(self.outcomes.values())
+
+    def grading(self) -> "GradingPlugin":
+        return self
 
     def close(self) -> None:
         for sub in self.submissions.values():
@@ -324,11 +385,7 @@ class GradingPlugin:
     def cuda_available(self) -> bool:
         return self.grading_device.type == "cuda"
 
-    # -- hooks -----------------------------------------------------------------------
-    def pytest_configure(self, config):
-        for line in MARKERS:
-            config.addinivalue_line("markers", line)
-
+    # -- hooks (the per-test ones are PerTestHooks') ----------------------------------
     def pytest_collectreport(self, report):
         if report.failed:
             last = (report.longreprtext or "").strip().splitlines()[-1:] or ["unknown error"]
@@ -350,7 +407,7 @@ class GradingPlugin:
         for item in items:
             outcome = self._describe(item, problems)
             if outcome is not None:
-                collected.setdefault(str(Path(item.path).resolve()), []).append((item, outcome))
+                collected.setdefault(real_path(item.path), []).append((item, outcome))
         if not problems:
             for path, pairs in collected.items():
                 key = self._description_keys.get(path)
@@ -380,7 +437,7 @@ class GradingPlugin:
         return [item for item in kept if self.outcomes[item.nodeid].assignment not in self.known_unavailable]
 
     def _describe(self, item, problems: list[str]) -> TestOutcome | None:
-        path = str(Path(item.path).resolve())
+        path = real_path(item.path)
         visibility = self.test_files.get(path)
         if visibility is None:
             return None
@@ -418,8 +475,9 @@ class GradingPlugin:
                 for a, expected in self.expected_points.items()
                 if abs(sums.get(a, 0.0) - float(expected)) > 1e-9]
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item):
+    def before_test(self, item) -> None:
+        """A test's setup, before its fixtures: the assignment's known fault, or the
+        CUDA policy's skip."""
         outcome = self.outcomes.get(item.nodeid)
         if outcome is None:
             return
@@ -439,9 +497,9 @@ class GradingPlugin:
                 "fail": N_("no CUDA device on this runner; counted as failed by course policy "
                            "(devices.without_gpu: fail)")}[self.cuda_policy]
 
-    @pytest.hookimpl(hookwrapper=True)
-    def pytest_runtest_makereport(self, item, call):
-        yield
+    def record_report(self, item, call) -> None:
+        """The outcome of one phase (setup, call, teardown) of a test, from the
+        exception in hand."""
         outcome = self.outcomes.get(item.nodeid)
         if outcome is None:
             return
@@ -507,7 +565,7 @@ class GradingPlugin:
                                    f"(devices.without_gpu: exclude): its points follow your score on the "
                                    f"checks of this assignment that ran ({percent})")
 
-    # -- fixtures --------------------------------------------------------------------
+    # -- the submission the fixtures hand out -----------------------------------------
     def submission_for(self, assignment: str) -> Submission:
         if assignment in self.unavailable:
             raise self.unavailable[assignment]
@@ -525,25 +583,3 @@ class GradingPlugin:
             if restart is not None:
                 restart()
         return sub
-
-    @pytest.fixture
-    def submission(self, request) -> Submission:
-        return self.submission_for(assignment_of(request.node.path))
-
-    @pytest.fixture
-    def course(self):
-        return self.course_model
-
-    @pytest.fixture
-    def seed(self) -> int:
-        return self.grading_seed
-
-    @pytest.fixture
-    def rng(self, request) -> torch.Generator:
-        outcome = self.outcomes.get(request.node.nodeid)
-        test_id = outcome.id if outcome else request.node.nodeid
-        return torch.Generator().manual_seed(stable_seed(self.grading_seed, test_id))
-
-    @pytest.fixture
-    def device(self) -> torch.device:
-        return self.grading_device

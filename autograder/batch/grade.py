@@ -5,12 +5,14 @@ for that student: one bad submission never stops the batch.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import hashlib
 import inspect
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import autograder
 from autograder.course import CourseError
@@ -102,6 +104,7 @@ class SubmissionGrader:
         self.course, self.options = course, options
         self._grade_path, self._write = grading.grade_path, writers.write
         self.factory = None
+        self.session = None  # set while serve() runs
         parameters = inspect.signature(grading.grade_path).parameters
         # Batch grading is always sandboxed, whatever grade_path's default becomes.
         self._extra = {"backend": "sandbox"} if "backend" in parameters else {}
@@ -112,15 +115,38 @@ class SubmissionGrader:
                                           torch_threads=options.torch_threads, spare=True,
                                           **({"template": template} if template is not None else {}))
 
+    def serve(self, loop: Callable[[], None]) -> None:
+        """Run the worker's loop (which calls grade() for each submission it receives)
+        inside one pytest session that has collected the graded assignments' tests once
+        (batch/session.py), instead of one session per student."""
+        from autograder.grading import test_files
+        from autograder.batch.session import serve_gradings
+        ids = self.options.assignments or tuple(a.id for a in self.course.assignments)
+        files = [f for a in ids for f in test_files(a)]
+
+        def body(session) -> None:
+            # What is here now (torch, pytest, the kit, the collected tests) stays out of
+            # the worker's full garbage collections, each of which would otherwise walk
+            # all ~400k of those objects (about 0.25 s)
+            gc.freeze()
+            self.session = session
+            try:
+                loop()
+            finally:
+                self.session = None
+        serve_gradings(files, body)
+
     def grade(self, sub: StudentSubmission) -> Result:
         start = time.monotonic()
         try:
             extra = {**self._extra, **({"factory": self.factory} if self.factory is not None else {})}
+            if self.session is not None:
+                extra["session"] = self.session
             report = self._grade_path(str(sub.path), self.course, device=self.options.device,
                                       seed=self.options.seed,
                                       assignments=list(self.options.assignments) if self.options.assignments else None,
                                       require_cuda=self.options.require_cuda, **extra)
-            data = json.loads(self._write(report, "json"))
+            data = report.to_dict()  # the JSON report's content (writing and parsing it took 10 ms)
             # What students read is in the course's language; the gradebook's numbers and
             # statuses are the same in every language.
             shown = localized_report(report, self.options.language, self.course.titles(self.options.language))

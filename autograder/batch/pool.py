@@ -51,11 +51,7 @@ def _worker_main(conn, course, options: GradingOptions, template=None) -> None:
     torch.set_num_threads(options.torch_threads)
     from autograder.batch.grade import SubmissionGrader
     grader = SubmissionGrader(course, options, template=template)
-    # torch's, pytest's and the kit's objects stay out of this worker's full garbage
-    # collections, each of which would otherwise walk all ~400k of them (about 0.25 s)
-    import gc
-    gc.freeze()
-    try:
+    def loop() -> None:
         while True:
             try:
                 sub = conn.recv()
@@ -67,6 +63,8 @@ def _worker_main(conn, course, options: GradingOptions, template=None) -> None:
                 conn.send(grader.grade(sub))
             except CourseError as exc:
                 conn.send(exc)
+    try:
+        grader.serve(loop)  # in one pytest session for all the worker's students
     finally:
         grader.close()
 
