@@ -22,14 +22,12 @@ import torch
 import autograder
 from autograder.course import Course, CourseError, load_course
 from autograder.localize import N_
-from autograder.mapping import GradingError, map_files, student_files
+from autograder.mapping import HIDDEN_TESTS, VISIBLE_TESTS, GradingError, map_files, student_files, test_files
 from autograder.plugin import GradingPlugin, SubmissionUnavailable, TestOutcome
 from autograder.report import AssignmentResult, LoadError, Report, TestResult
 from autograder.submission import InProcessSubmission, Submission, namespace_from_source
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
-VISIBLE_TESTS = PACKAGE_DIR / "selfcheck" / "tests"
-HIDDEN_TESTS = PACKAGE_DIR / "tests_hidden"
 
 
 def default_course() -> Course:
@@ -39,18 +37,6 @@ def default_course() -> Course:
         return load_course(check_notebooks=False)
     except CourseError:
         return load_course(PACKAGE_DIR.parent / "course.yaml", check_notebooks=False)
-
-
-def test_files(assignment_id: str, visible_only: bool = False) -> dict[str, str]:
-    """{path: visibility} of the assignment's test files that exist, visible first."""
-    files = {}
-    for folder, visibility in ((VISIBLE_TESTS, "visible"), (HIDDEN_TESTS, "hidden")):
-        if visible_only and visibility == "hidden":
-            continue
-        path = folder / f"test_{assignment_id}.py"
-        if path.is_file():
-            files[str(path)] = visibility
-    return files
 
 
 def resolve_device(device: str | None, course: Course | None = None) -> torch.device:

@@ -4,7 +4,8 @@ A submission is a notebook, a .py file, or a folder of them. A file maps to an
 assignment by its notebook metadata (`autograder.assignment`), else by the assignment id
 (or notebook name) in its own name or in a folder name on its path, else by
 `--assignment`. `student_files` is the one definition of the files grading reads: batch
-hashes exactly these to know when a submission changed.
+hashes exactly these to know when a submission changed. An assignment's test files are
+`test_<id>.py` in the kit's visible and hidden test folders (`test_files`).
 """
 from __future__ import annotations
 
@@ -15,12 +16,26 @@ from autograder.course import Course
 from autograder.localize import N_
 
 STUDENT_SUFFIXES = (".ipynb", ".py")
+VISIBLE_TESTS = Path(__file__).resolve().parent / "selfcheck" / "tests"
+HIDDEN_TESTS = Path(__file__).resolve().parent / "tests_hidden"
 # Editors, Jupyter, git and Python leave these next to real work; they are never graded.
 SKIPPED_FOLDERS = {".ipynb_checkpoints", "__pycache__", ".git", ".venv", "node_modules"}
 
 
 class GradingError(Exception):
     """Grading could not start (bad input); the CLI turns it into exit code 2."""
+
+
+def test_files(assignment_id: str, visible_only: bool = False) -> dict[str, str]:
+    """{path: visibility} of the assignment's test files that exist, visible first."""
+    files = {}
+    for folder, visibility in ((VISIBLE_TESTS, "visible"), (HIDDEN_TESTS, "hidden")):
+        if visible_only and visibility == "hidden":
+            continue
+        path = folder / f"test_{assignment_id}.py"
+        if path.is_file():
+            files[str(path)] = visibility
+    return files
 
 
 def student_files(path: Path) -> list[Path]:

@@ -119,7 +119,7 @@ class SubmissionGrader:
         """Run the worker's loop (which calls grade() for each submission it receives)
         inside one pytest session that has collected the graded assignments' tests once
         (batch/session.py), instead of one session per student."""
-        from autograder.grading import test_files
+        from autograder.mapping import test_files
         from autograder.batch.session import serve_gradings
         ids = self.options.assignments or tuple(a.id for a in self.course.assignments)
         files = [f for a in ids for f in test_files(a)]

@@ -20,7 +20,7 @@ from typing import Callable
 
 from autograder.batch.discover import StudentSubmission
 from autograder.batch.grade import GradingOptions, error_result
-from autograder.batch.siblings import Zygote, zygote_supported
+from autograder.batch.siblings import Zygote, zygote_plan, zygote_supported
 from autograder.batch.store import Result
 from autograder.course import CourseError
 from autograder.sandbox.launcher import SandboxStartError
@@ -124,6 +124,11 @@ class WorkerPool:
                 self.zygote = Zygote(self.options.torch_threads)
             except OSError as exc:
                 print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
+            else:  # decided while the zygote imports torch
+                from autograder.mapping import test_files
+                ids = self.options.assignments or tuple(a.id for a in self.course.assignments)
+                self.zygote.plan(*zygote_plan([f for a in ids for f in test_files(a)],
+                                              [t.path for t in tasks], len(ids)))
         workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]
         try:
             while True:

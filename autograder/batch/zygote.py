@@ -36,25 +36,35 @@ def serve(control_fd: int, kit_parent: str) -> None:
         sys.path.append(kit_parent)  # a checkout that is not installed
     control = socket.socket(fileno=control_fd)
     _die_with_parent()
+    import importlib
     import numpy  # noqa: F401 - the template's imports, shared by everything forked here
     import torch
     from autograder.sandbox import template
-    # torch's pages fold on another core while the rest imports (madvise runs without the
-    # GIL); what the rest adds is folded after; all of it before the first fork, so every
-    # worker, template and sandbox shares the huge pages
-    folding = threading.Thread(target=template.fold_into_huge_pages)
-    folding.start()
-    import torchvision  # noqa: F401 - its import brings torch._dynamo, which any optimizer step loads
+    # The batch's plan, decided while torch imported (siblings.Zygote.plan): what else
+    # the graded code needs (torchvision brings torch._dynamo, which any optimizer step
+    # loads: 2 s) and whether the class is large enough for folding to pay.
+    plan = json.loads(control.recv(1 << 16) or b"{}")
+    preload = tuple(str(name) for name in plan.get("preload", ()))
+    folding = None
+    if plan.get("fold"):
+        # torch's pages fold on another core while the rest imports (madvise runs without
+        # the GIL); what the rest adds is folded after; all of it before the first fork,
+        # so every worker, template and sandbox shares the huge pages
+        folding = threading.Thread(target=template.fold_into_huge_pages)
+        folding.start()
+    for name in preload:
+        importlib.import_module(name)
     import autograder.submission  # noqa: F401
     from autograder.sandbox import child, confine, wire  # noqa: F401
     try:
         import autograder.probes  # noqa: F401
     except ImportError:
         pass
-    folding.join()
-    template.fold_into_huge_pages()
+    if folding is not None:
+        folding.join()
+        template.fold_into_huge_pages()
     template.freeze_for_forks()  # workers and templates forked from here
-    control.send(json.dumps({"ready": True, "torch": torch.__version__}).encode())
+    control.send(json.dumps({"ready": True, "torch": torch.__version__, "preload": list(preload)}).encode())
     exits: dict[int, int] = {}
     while True:
         ready, _, _ = select.select([control], [], [], 0.5)
@@ -77,7 +87,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
             try:
                 control.close()
                 if request.get("kind") == "template":
-                    _become_template(request, fds, kit_parent)
+                    _become_template(request, fds, kit_parent, preload)
                 else:
                     _become_worker(fds)
                 code = 0
@@ -139,7 +149,7 @@ def _keep_only_fds(keep: set[int]) -> None:
                 pass
 
 
-def _become_template(request: dict, fds: list[int], kit_parent: str) -> None:
+def _become_template(request: dict, fds: list[int], kit_parent: str, preload: tuple) -> None:
     """What launcher.Template starts with Popen, minus the import: its own session,
     folder, environment and log, and no descriptor but its control socket."""
     (control_fd,) = fds
@@ -153,7 +163,7 @@ def _become_template(request: dict, fds: list[int], kit_parent: str) -> None:
         os.dup2(fd, target)
     _keep_only_fds({0, 1, 2, control_fd})
     from autograder.sandbox.template import main
-    main(control_fd, kit_parent, fold_after=None)  # this memory is folded already
+    main(control_fd, kit_parent, fold_after=None, preload=preload)  # folded already, or not worth it
 
 
 def _become_worker(fds: list[int]) -> None:

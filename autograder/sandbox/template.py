@@ -33,7 +33,13 @@ FOLD_BUDGET_S = 1.5  # at most this long each time (it is an optimisation)
 FOLD_PIECE = 32 << 20
 
 
-def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AFTER_FORKS) -> None:
+# What a template imports besides torch and the kit: torchvision's import brings
+# torch._dynamo, which any optimizer step loads (about 2 s a sandbox otherwise).
+PRELOAD = ("torchvision",)
+
+
+def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AFTER_FORKS,
+         preload: tuple = PRELOAD) -> None:
     import importlib.util
     if kit_parent and importlib.util.find_spec("autograder") is None:
         sys.path.append(kit_parent)  # a checkout that is not installed
@@ -44,9 +50,11 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned reapers come back here
     except (OSError, AttributeError):
         pass
+    import importlib
     import numpy  # noqa: F401 - imported for the children
     import torch
-    import torchvision  # noqa: F401 - it brings torch._dynamo too, which any optimizer step loads
+    for name in preload:
+        importlib.import_module(name)
     import autograder.submission  # noqa: F401
     from autograder.sandbox import child, confine, wire  # noqa: F401
     try:
@@ -56,7 +64,7 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
     control.send(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}).encode())
     forks = 0
     while True:
-        if forks == fold_after:  # None: forked from a batch's zygote, which folded them already
+        if forks == fold_after:  # None: a batch's zygote folded them already (or the class is too small)
             fold_into_huge_pages()
         # What is here now is out of every sandbox's garbage collections (freeze_for_forks).
         freeze_for_forks()

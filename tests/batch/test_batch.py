@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -487,6 +488,83 @@ def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_
         conn.close()
     finally:
         zygote.close()
+
+
+NO_PRELOAD_CHECK = """
+import sys as _sys
+assert "torch._dynamo" not in _sys.modules, "torch._dynamo was preloaded"
+_weight = torch.nn.Parameter(torch.ones(2))
+_optimizer = torch.optim.SGD([_weight], lr=0.5)
+_weight.sum().backward()
+_optimizer.step()  # imports torch._dynamo here, in the sandbox
+assert _weight.tolist() == [0.5, 0.5]
+"""
+
+
+def test_a_zygote_planned_without_the_preload_still_runs_an_optimizer_step(tmp_path):
+    """A batch whose graded code needs no torch._dynamo starts 2 s sooner without it; a
+    sandbox that turns out to need it imports it itself (slower, same result)."""
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions
+    from autograder.batch.siblings import Zygote, zygote_supported
+    from autograder.course import load_course
+    if not zygote_supported():
+        pytest.skip("no pidfd_open on this platform")
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    folder = write_class(tmp_path / "class", {"ann": source(extra=NO_PRELOAD_CHECK)})
+    zygote = Zygote(1)
+    zygote.plan(preload=(), fold=False)
+    try:
+        conn, process, _ = zygote.worker(course, options)
+        conn.send(StudentSubmission("ann", folder / "ann.py", "ann"))
+        assert conn.poll(300), "the forked worker did not answer"
+        result = conn.recv()
+        assert (result.status, result.score) == ("graded", FULL_MARKS), result.message
+        assert "torchvision" not in Path(f"/proc/{zygote.proc.pid}/maps").read_text()
+        process.kill()
+        process.join(10)
+        conn.close()
+    finally:
+        zygote.close()
+
+
+def test_the_zygote_preloads_what_the_graded_code_mentions_and_folds_for_large_classes(tmp_path):
+    import nbformat
+    from autograder.batch.siblings import FOLD_WORTH_SANDBOXES, zygote_plan
+    from autograder.mapping import test_files
+    from autograder.sandbox.template import PRELOAD
+    plain = [f for a in ("01_tensors", "03_autograd") for f in test_files(a)]
+    training = list(test_files("05_training"))
+
+    def notebook(name: str, code: str, prose: str = "") -> Path:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell(prose), nbformat.v4.new_code_cell(code)]
+        path = tmp_path / name
+        nbformat.write(nb, path)
+        return path
+    quiet = notebook("quiet.ipynb", "import torch\nx = torch.ones(2)",
+                     prose="optimizer.zero_grad() is for notebook 05; torchvision loads CIFAR-10")
+    loud = notebook("loud.ipynb", "import torchvision\nx = 1")
+    script = tmp_path / "script.py"
+    script.write_text("import torch\nopt = torch.optim.SGD\n")
+    assert zygote_plan(plain, [quiet], 2) == ((), False)  # the prose does not count
+    assert zygote_plan(plain, [quiet, loud], 2)[0] == PRELOAD
+    assert zygote_plan(plain, [script], 2)[0] == PRELOAD
+    assert zygote_plan(training, [quiet], 1)[0] == PRELOAD  # 05's tests step optimizers
+    assert zygote_plan(plain, [quiet] * (FOLD_WORTH_SANDBOXES // 2), 2) == ((), True)
+    assert zygote_plan(plain, [quiet] * (FOLD_WORTH_SANDBOXES // 2 - 1), 2) == ((), False)
+
+
+def test_the_hidden_tests_of_01_to_04_import_no_torchvision():
+    """What a worker imports to collect them: torchvision (and torch._dynamo) only where
+    datasets are built, so a batch of these assignments never waits 2 s for them."""
+    code = ("import sys\nimport autograder.tests_hidden.test_01_tensors, autograder.tests_hidden.test_02_numpy_bridge\n"
+            "import autograder.tests_hidden.test_03_autograd, autograder.tests_hidden.test_04_lenet\n"
+            "print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
 
 
 def test_a_standalone_template_sandbox_starts_with_what_an_optimizer_step_imports():
