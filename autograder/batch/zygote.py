@@ -36,7 +36,6 @@ def serve(control_fd: int, kit_parent: str) -> None:
         sys.path.append(kit_parent)  # a checkout that is not installed
     control = socket.socket(fileno=control_fd)
     _die_with_parent()
-    import importlib
     import numpy  # noqa: F401 - the template's imports, shared by everything forked here
     import torch
     from autograder.sandbox import template
@@ -52,8 +51,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
         # so every worker, template and sandbox shares the huge pages
         folding = threading.Thread(target=template.fold_into_huge_pages)
         folding.start()
-    for name in preload:
-        importlib.import_module(name)
+    template.preload_modules((*template.ALWAYS, *preload))
     import autograder.submission  # noqa: F401
     from autograder.sandbox import child, confine, wire  # noqa: F401
     try:

@@ -1,5 +1,6 @@
-"""The warm template: a fork server that has imported torch, torchvision and numpy once,
-so a fresh sandbox costs a fork instead of a 3-4 s import.
+"""The warm template: a fork server that has imported torch, numpy, the kit and what
+sandboxes would otherwise import lazily (ALWAYS, PRELOAD) once, so a fresh sandbox costs
+a fork instead of a 3-4 s import.
 
 It never runs a tensor operation, so neither CUDA nor torch's thread pools exist in it
 and a forked child may still initialise both. For each request from the grader (a JSON
@@ -33,9 +34,23 @@ FOLD_BUDGET_S = 1.5  # at most this long each time (it is an optimisation)
 FOLD_PIECE = 32 << 20
 
 
-# What a template imports besides torch and the kit: torchvision's import brings
-# torch._dynamo, which any optimizer step loads (about 2 s a sandbox otherwise).
+# What a template imports besides torch and the kit, because torch imports it lazily on
+# the first use of something sandboxes do, and each sandbox would pay that again:
+# * always: a backward pass from an output with a gradient vector (the grader's
+#   backward requests, 03 onwards) imports symbolic_shapes and sympy with it (0.4 s);
+# * PRELOAD, where the graded code needs it (batch/siblings.zygote_plan): torchvision's
+#   import brings torch._dynamo, which any optimizer step loads (2 s).
+ALWAYS = ("torch.fx.experimental.symbolic_shapes",)
 PRELOAD = ("torchvision",)
+
+
+def preload_modules(names: tuple) -> None:
+    import importlib
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError:  # another torch version may not have it: sandboxes import what they need
+            pass
 
 
 def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AFTER_FORKS,
@@ -50,11 +65,9 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned reapers come back here
     except (OSError, AttributeError):
         pass
-    import importlib
     import numpy  # noqa: F401 - imported for the children
     import torch
-    for name in preload:
-        importlib.import_module(name)
+    preload_modules((*ALWAYS, *preload))
     import autograder.submission  # noqa: F401
     from autograder.sandbox import child, confine, wire  # noqa: F401
     try:

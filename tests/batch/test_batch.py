@@ -493,6 +493,12 @@ def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_
 NO_PRELOAD_CHECK = """
 import sys as _sys
 assert "torch._dynamo" not in _sys.modules, "torch._dynamo was preloaded"
+# what every template imports (template.ALWAYS): a backward pass from an output with a
+# gradient vector (what the grader's backward requests do) imports nothing more
+_before = set(_sys.modules)
+_leaf = torch.ones(2, requires_grad=True)
+torch.autograd.backward([(_leaf * 3).tanh()], [torch.ones(2)])
+assert not set(_sys.modules) - _before, sorted(set(_sys.modules) - _before)[:5]
 _weight = torch.nn.Parameter(torch.ones(2))
 _optimizer = torch.optim.SGD([_weight], lr=0.5)
 _weight.sum().backward()
