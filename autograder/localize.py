@@ -273,8 +273,9 @@ def localize_report(data: dict, language: str, titles: dict[str, str] | None = N
 
 def localized_report(report, language: str, titles: dict[str, str] | None = None):
     """A copy of a Report in `language` (see localize_report); `report.language` set."""
-    if (language or SOURCE_LANGUAGE) == SOURCE_LANGUAGE and not titles:
-        return report
+    if (language or SOURCE_LANGUAGE) == SOURCE_LANGUAGE and all(
+            (titles or {}).get(a.id, a.title) == a.title for a in report.assignments):
+        return report  # nothing to change (a batch in English passes the course's own titles)
     translate = translator(language)
     out = copy.deepcopy(report)
     out.language = language or SOURCE_LANGUAGE

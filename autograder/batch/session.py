@@ -15,8 +15,8 @@ What keeps students apart:
   (`SharedSession`, a PerTestHooks) act on the run being served and on nothing else.
 * A run ends with nothing set up: its last test is torn down with no next test, which
   tears down every fixture and node up to the session (as at the end of any session).
-* What pytest keeps per item or per session between runs (captured output sections,
-  the terminal report's statistics) is cleared before each run.
+* What pytest keeps per item between runs (captured output sections) is cleared
+  before each run; the session has no terminal reporter, which would keep every report.
 * The hidden tests keep no state at module level (their fixtures are per test).
 A session that was stopped in the middle of a run (pytest.exit, an interrupt) is not
 used again: the runs after it start pytest on their own, as without a session.
@@ -133,10 +133,6 @@ class SharedSession(PerTestHooks):
             sections = getattr(item, "_report_sections", None)
             if isinstance(sections, list):
                 sections.clear()
-        reporter = self.session.config.pluginmanager.get_plugin("terminalreporter")
-        stats = getattr(reporter, "stats", None)
-        if isinstance(stats, dict):
-            stats.clear()  # every report of every run would be kept till the end otherwise
 
 
 def serve_gradings(test_files: list[str], body: Callable[[SharedSession | None], T]) -> T:
@@ -148,7 +144,9 @@ def serve_gradings(test_files: list[str], body: Callable[[SharedSession | None],
         return body(None)
     host = SharedSession(files, body)
     rootdir = os.path.commonpath([os.path.dirname(f) for f in files])
-    args = [*PYTEST_ARGS, "--rootdir", rootdir, *files]
+    # No terminal reporter: nothing reads a session's terminal output, and it would keep
+    # every report of every run (-q is its option).
+    args = [*(a for a in PYTEST_ARGS if a != "-q"), "-p", "no:terminal", "--rootdir", rootdir, *files]
     sink = _Discard()
     _forget_modules(files)
     try:
