@@ -57,6 +57,7 @@ class SharedSession(PerTestHooks):
         self.current: GradingPlugin | None = None
         self.collection_errors: list[str] = []
         self.items: list = []
+        self.descriptions: dict = {}  # each test's description, read once (GradingPlugin._describe)
         self.session = None
         self.broken = False
         self.served = False
@@ -100,6 +101,7 @@ class SharedSession(PerTestHooks):
         plugin.collection_errors.extend(self.collection_errors)
         plugin.pytest_output = io.StringIO()
         plugin.exit_code = pytest.ExitCode.OK
+        plugin.descriptions = self.descriptions
         self._forget_last_run()
         self.current = plugin
         try:
