@@ -51,8 +51,9 @@ def _fail(what: str) -> str:
     return f"{what}: {os.strerror(code) if code else 'failed'}"
 
 
-def enter_namespaces() -> tuple[dict, list[str]]:
-    """New network, PID, mount and IPC namespaces (PID for the caller's future children).
+def enter_namespaces(in_pid_namespace: bool = False) -> tuple[dict, list[str]]:
+    """New network, PID, mount and IPC namespaces (PID for the caller's future children;
+    none when the caller is already the init of a new one: `in_pid_namespace`).
     Returns ({"network", "pid_namespace", "mount_namespace"}, warnings); each part is
     tried on its own so a kernel that refuses one still gives the others."""
     if sys.platform != "linux":
@@ -61,10 +62,12 @@ def enter_namespaces() -> tuple[dict, list[str]]:
     as_root = os.geteuid() == 0
     warnings: list[str] = []
     state = {"network": "namespace", "pid_namespace": True, "mount_namespace": True}
-    if libc().unshare(CLONE_NEWNET | CLONE_NEWPID | (0 if as_root else CLONE_NEWUSER)) != 0:
+    pid_flag = 0 if in_pid_namespace else CLONE_NEWPID
+    if libc().unshare(CLONE_NEWNET | pid_flag | (0 if as_root else CLONE_NEWUSER)) != 0:
         reason = _fail("unshare")
-        state.update(network=f"unavailable: {reason}", pid_namespace=False)
-        warnings.append(f"student code has network access and its processes may outlive it ({reason})")
+        state.update(network=f"unavailable: {reason}", pid_namespace=in_pid_namespace)
+        warnings.append(f"student code has network access and its processes may outlive it ({reason})"
+                        if not in_pid_namespace else f"student code has network access ({reason})")
     elif not as_root:  # map our own ids into the new user namespace so files stay ours
         uid, gid = os.getuid(), os.getgid()
         try:

@@ -14,6 +14,15 @@ config plus three file descriptors: channel, output, exit status) it forks:
 The setup process exits at once; the reaper waits for the student process, writes its
 exit status and resource use to the status pipe, and exits, which makes the kernel kill
 everything left in the PID namespace (a fork bomb's children included).
+
+As root, one fork fewer (each fork and exit of this torch-sized process costs about
+18 ms of kernel time): the template asks for a new PID namespace for its next child
+(unshare(CLONE_NEWPID), then setns back to its own), so the child it forks is the
+reaper, PID 1 of that namespace, and does the setup itself (NewPidNamespaceForks):
+
+    template -> reaper (PID 1: joins the cgroup, new session, network, mount and IPC
+                        namespaces, private mounts and /proc)
+             -> student
 """
 from __future__ import annotations
 
@@ -74,6 +83,7 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
         import autograder.probes  # noqa: F401 - kit helpers the tests construct in the sandbox
     except ImportError:
         pass
+    forks_into_new_namespaces = NewPidNamespaceForks()
     control.send(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}).encode())
     forks = 0
     while True:
@@ -93,18 +103,70 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
             control.send(json.dumps({"error": "expected 3 file descriptors"}).encode())
             continue
         config = json.loads(message)
-        pid = os.fork()
+        pid, as_init = forks_into_new_namespaces.fork()
         if pid == 0:
             code = 70
             try:
                 control.close()
-                start_sandbox(config, *fds)
+                start_sandbox(config, *fds, as_init=as_init)
             finally:
                 os._exit(code)
         for fd in fds:
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
         forks += 1
+
+
+class NewPidNamespaceForks:
+    """Forks whose child is the init (PID 1) of a new PID namespace, where the template
+    may create one (root, Linux): unshare(CLONE_NEWPID) sets the namespace of the
+    caller's next children only, and setns back to its own undoes that right after the
+    fork, so nothing else the template forks lands there. Tried once at start (both
+    steps, and checked); where either fails, fork() is a plain fork and the sandbox's
+    setup process creates the namespace as before."""
+
+    def __init__(self):
+        self.own_fd: int | None = None
+        if sys.platform != "linux" or os.geteuid() != 0:
+            return
+        try:
+            from autograder.sandbox.confine import libc
+            self.libc = libc()
+            fd = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        except (OSError, AttributeError):
+            return
+        self.own_fd = fd
+        if not (self._enter() and self._leave()):
+            os.close(fd)
+            self.own_fd = None
+
+    def _enter(self) -> bool:
+        from autograder.sandbox.confine import CLONE_NEWPID
+        return self.libc.unshare(CLONE_NEWPID) == 0
+
+    def _leave(self) -> bool:
+        """Back to the template's own PID namespace for its next children."""
+        from autograder.sandbox.confine import CLONE_NEWPID
+        try:
+            return self.libc.setns(self.own_fd, CLONE_NEWPID) == 0 and \
+                os.readlink("/proc/self/ns/pid_for_children") == os.readlink("/proc/self/ns/pid")
+        except OSError:
+            return False
+
+    def fork(self) -> tuple[int, bool]:
+        """(pid as os.fork gives it, whether the child is PID 1 of a new namespace)."""
+        if self.own_fd is None or not self._enter():
+            return os.fork(), False
+        try:
+            pid = os.fork()
+        finally:
+            # In the child too: the reaper's own children must stay in its namespace,
+            # which setns to the template's would undo; it has nothing to restore.
+            if os.getpid() != 1 and not self._leave():
+                # The template's next children would be born into a namespace whose
+                # init is gone: stop (the grader starts a fresh template).
+                raise SystemExit("the template could not return to its own PID namespace")
+        return pid, True
 
 
 def freeze_for_forks() -> None:
@@ -161,12 +223,14 @@ def fold_into_huge_pages(budget_s: float = FOLD_BUDGET_S) -> int:
     return folded
 
 
-def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int) -> None:
+def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int, as_init: bool = False) -> None:
+    """The sandbox's setup, in the setup process (which then forks the reaper and
+    exits), or as_init: in the reaper itself, PID 1 of a new namespace already."""
     from autograder.sandbox import cgroups, confine, mounts
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     os.setsid()  # the grader kills the sandbox as one process group
     warnings = cgroups.join(config.get("cgroup_procs") or [])
-    namespaces, more = confine.enter_namespaces()
+    namespaces, more = confine.enter_namespaces(in_pid_namespace=as_init)
     warnings += more
     private: list[str] = []
     if namespaces["mount_namespace"]:
@@ -176,8 +240,8 @@ def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int) -> No
         except OSError as exc:
             warnings.append(f"private /dev/shm, /tmp and scratch not (all) mounted: {exc}")
     host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    if os.fork() != 0:
-        os._exit(0)
+    if not as_init and os.fork() != 0:
+        os._exit(0)  # the setup process: its child is the reaper
     private_proc = False
     if namespaces["pid_namespace"] and private:
         try:

@@ -25,6 +25,10 @@ FIND_KIT = '''
 import gc as _gc
 import types as _types
 
+# The template freezes what it imported (gc.freeze), which hides it from get_objects();
+# an attacker who scans the heap for kit objects unfreezes it first.
+_gc.unfreeze()
+
 def _kit_function(name):
     for o in _gc.get_objects():
         if isinstance(o, _types.FunctionType) and o.__name__ == name and \\

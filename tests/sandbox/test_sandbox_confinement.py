@@ -199,6 +199,26 @@ def group_pids(group) -> set[int]:
     return pids
 
 
+@pytest.mark.skipif(not AS_ROOT, reason="a root template forks each sandbox's init into its own PID namespace")
+def test_a_root_template_forks_the_sandbox_init_straight_into_a_new_pid_namespace(factory):
+    """Two forks a sandbox instead of three (template.NewPidNamespaceForks): the process
+    group the grader kills is the reaper's, PID 1 of the sandbox and the template's own
+    child; the student's process is PID 2 under it; and the template's namespace for
+    its next children is its own again."""
+    sub = open_source(factory, "import os\ndef ids():\n    return os.getpid(), os.getppid()\n")
+    try:
+        reaper = sub.link.pgid
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{reaper}/status").read_text().splitlines())
+        template = factory.template.proc.pid
+        assert int(status["PPid"]) == template
+        assert status["NSpid"].split()[1:] == ["1"]
+        assert sub.call("ids") == (2, 1)
+        assert sub.isolation["pid_namespace"] is True and sub.isolation["private_proc"] is True
+        assert os.readlink(f"/proc/{template}/ns/pid_for_children") == os.readlink(f"/proc/{template}/ns/pid")
+    finally:
+        sub.close()
+
+
 @pytest.mark.skipif(not AS_ROOT, reason="cgroups are made by a root grader")
 def test_setsid_busy_loops_stay_in_the_sandbox_group_and_die_with_it(factory):
     sub = open_source(factory, SPAWN)
