@@ -150,11 +150,12 @@ def serve_gradings(test_files: list[str], body: Callable[[SharedSession | None],
     # every report of every run (-q is its option).
     args = [*(a for a in PYTEST_ARGS if a != "-q"), "-p", "no:terminal", "--rootdir", rootdir, *files]
     sink = _Discard()
+    short_reports = ShortFailureReports(lambda: host.current.outcomes if host.current else {})
     _forget_modules(files)
     try:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
                 _without_assertion_rewriting(), _without_plugin_autoload():
-            pytest.main(args, plugins=[host, ShortFailureReports(lambda: host.current.outcomes if host.current else {})])
+            pytest.main(args, plugins=[host, short_reports])
     finally:
         _forget_modules(files)
     if host.error is not None:

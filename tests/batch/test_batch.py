@@ -2,6 +2,7 @@
 submissions mixed in, kill -9 and resume, shards and their merge."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -460,8 +461,10 @@ assert "torch._dynamo" in sys.modules, "torch._dynamo was not preloaded"
 """
 
 
-def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_path):
-    """The zygote's imports are what its workers' templates hand every sandbox."""
+@contextlib.contextmanager
+def graded_in_a_zygote_worker(tmp_path, extra: str, plan: dict | None = None):
+    """Grade one student (01 with `extra` appended) in a worker forked from a fresh
+    zygote (told `plan` first, if given); yields (result, zygote) while both live."""
     from autograder.batch.discover import StudentSubmission
     from autograder.batch.grade import GradingOptions
     from autograder.batch.siblings import Zygote, zygote_supported
@@ -470,24 +473,31 @@ def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_
         pytest.skip("no pidfd_open on this platform")
     course = load_course(fast_course(tmp_path), check_notebooks=False)
     options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
-    folder = write_class(tmp_path / "class", {"ann": source(extra=PRELOAD_CHECK)})
+    folder = write_class(tmp_path / "class", {"ann": source(extra=extra)})
     zygote = Zygote(1)
+    if plan is not None:
+        zygote.plan(**plan)
     try:
         conn, process, _ = zygote.worker(course, options)
         conn.send(StudentSubmission("ann", folder / "ann.py", "ann"))
         assert conn.poll(300), "the forked worker did not answer"
-        result = conn.recv()
+        yield conn.recv(), zygote
+        process.kill()
+        process.join(10)
+        conn.close()
+    finally:
+        zygote.close()
+
+
+def test_a_zygote_forked_sandbox_starts_with_what_an_optimizer_step_imports(tmp_path):
+    """The zygote's imports are what its workers' templates hand every sandbox."""
+    with graded_in_a_zygote_worker(tmp_path, PRELOAD_CHECK) as (result, zygote):
         assert (result.status, result.score) == ("graded", FULL_MARKS), result.message
         # imported once in the zygote, so the templates share those pages instead of
         # importing it again each (torchvision's import is what brings torch._dynamo)
         assert "torchvision" in Path(f"/proc/{zygote.proc.pid}/maps").read_text()
         if huge_pages_possible():  # and folded into huge pages before the first fork
             assert anon_huge_mb(zygote.proc.pid) >= 200
-        process.kill()
-        process.join(10)
-        conn.close()
-    finally:
-        zygote.close()
 
 
 NO_PRELOAD_CHECK = """
@@ -510,29 +520,9 @@ assert _weight.tolist() == [0.5, 0.5]
 def test_a_zygote_planned_without_the_preload_still_runs_an_optimizer_step(tmp_path):
     """A batch whose graded code needs no torch._dynamo starts 2 s sooner without it; a
     sandbox that turns out to need it imports it itself (slower, same result)."""
-    from autograder.batch.discover import StudentSubmission
-    from autograder.batch.grade import GradingOptions
-    from autograder.batch.siblings import Zygote, zygote_supported
-    from autograder.course import load_course
-    if not zygote_supported():
-        pytest.skip("no pidfd_open on this platform")
-    course = load_course(fast_course(tmp_path), check_notebooks=False)
-    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
-    folder = write_class(tmp_path / "class", {"ann": source(extra=NO_PRELOAD_CHECK)})
-    zygote = Zygote(1)
-    zygote.plan(preload=(), fold=False)
-    try:
-        conn, process, _ = zygote.worker(course, options)
-        conn.send(StudentSubmission("ann", folder / "ann.py", "ann"))
-        assert conn.poll(300), "the forked worker did not answer"
-        result = conn.recv()
+    with graded_in_a_zygote_worker(tmp_path, NO_PRELOAD_CHECK, {"preload": (), "fold": False}) as (result, zygote):
         assert (result.status, result.score) == ("graded", FULL_MARKS), result.message
         assert "torchvision" not in Path(f"/proc/{zygote.proc.pid}/maps").read_text()
-        process.kill()
-        process.join(10)
-        conn.close()
-    finally:
-        zygote.close()
 
 
 def test_the_zygote_preloads_what_the_graded_code_mentions_and_folds_for_large_classes(tmp_path):
@@ -565,7 +555,8 @@ def test_the_zygote_preloads_what_the_graded_code_mentions_and_folds_for_large_c
 def test_the_hidden_tests_of_01_to_04_import_no_torchvision():
     """What a worker imports to collect them: torchvision (and torch._dynamo) only where
     datasets are built, so a batch of these assignments never waits 2 s for them."""
-    code = ("import sys\nimport autograder.tests_hidden.test_01_tensors, autograder.tests_hidden.test_02_numpy_bridge\n"
+    code = ("import sys\n"
+            "import autograder.tests_hidden.test_01_tensors, autograder.tests_hidden.test_02_numpy_bridge\n"
             "import autograder.tests_hidden.test_03_autograd, autograder.tests_hidden.test_04_lenet\n"
             "print(sorted(m for m in ('torchvision', 'torch._dynamo') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env(), timeout=120)

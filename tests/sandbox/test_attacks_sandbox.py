@@ -249,20 +249,29 @@ _Server.op_same = _same
 
 
 # -- the tripwire itself, in process -------------------------------------------------------
+KIT_UNDER_TEST = textwrap.dedent('''
+    REGISTRY = {"double": lambda x: 2 * x}
+    def outer():
+        factor = 3
+        def inner(x):
+            return x * factor
+        return inner
+    inner = outer()
+    def helper(x, scale=1):
+        return x * scale
+    class Loop:
+        def answer(self):
+            return 42
+''')
+
+
 def test_snapshot_sees_each_kind_of_change_and_nothing_else():
     import types
 
     from autograder.sandbox.integrity import Snapshot
 
     module = types.ModuleType("kit_under_test")
-    exec(textwrap.dedent('''
-        REGISTRY = {"double": lambda x: 2 * x}
-        def helper(x, scale=1):
-            return x * scale
-        class Loop:
-            def answer(self):
-                return 42
-    '''), vars(module))
+    exec(KIT_UNDER_TEST, vars(module))
     snapshot = Snapshot()
     snapshot.add_module("kit", module)
     assert snapshot.changed() == []
@@ -297,20 +306,7 @@ def test_snapshot_keeps_seeing_changes_after_many_clean_checks():
 
     def build():
         module = types.ModuleType("kit_under_test")
-        exec(textwrap.dedent('''
-            REGISTRY = {"double": lambda x: 2 * x}
-            def outer():
-                factor = 3
-                def inner(x):
-                    return x * factor
-                return inner
-            inner = outer()
-            def helper(x, scale=1):
-                return x * scale
-            class Loop:
-                def answer(self):
-                    return 42
-        '''), vars(module))
+        exec(KIT_UNDER_TEST, vars(module))
         snapshot = Snapshot()
         snapshot.add_module("kit", module)
         for _ in range(3):
