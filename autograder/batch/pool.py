@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections import deque
+from pathlib import Path
 from multiprocessing.connection import wait
 from typing import Callable
 
@@ -125,10 +126,7 @@ class WorkerPool:
             except OSError as exc:
                 print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
             else:  # decided while the zygote imports torch
-                from autograder.mapping import test_files
-                ids = self.options.assignments or tuple(a.id for a in self.course.assignments)
-                self.zygote.plan(*zygote_plan([f for a in ids for f in test_files(a)],
-                                              [t.path for t in tasks], len(ids)))
+                self.zygote.plan(*self._plan(tasks))
         workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]
         try:
             while True:
@@ -173,6 +171,24 @@ class WorkerPool:
             if self.zygote is not None:
                 self.zygote.close()
                 self.zygote = None
+
+    def _plan(self, tasks: list[StudentSubmission]) -> tuple[tuple, bool]:
+        """siblings.zygote_plan for these submissions: only the assignments a student has
+        a file for start a sandbox (the others are settled from their tests'
+        descriptions), so only their tests count, once per file found."""
+        from autograder.mapping import GradingError, map_files, test_files
+        graded = self.options.assignments or tuple(a.id for a in self.course.assignments)
+        wanted = list(self.options.assignments) if self.options.assignments else None
+        submitted, sandboxes = set(), 0
+        for task in tasks:
+            try:
+                found = [a for a in map_files(Path(task.path), self.course, wanted)[0] if a in graded]
+            except (GradingError, OSError):
+                found = list(graded)  # grading will say what is wrong; plan for the worst
+            submitted.update(found)
+            sandboxes += len(found)
+        return zygote_plan([f for a in graded if a in submitted for f in test_files(a)],
+                           [t.path for t in tasks], sandboxes)
 
     def _replace(self, w: _Worker, overdue: bool, queue, attempts, on_result) -> _Worker | None:
         sub, elapsed = w.task, time.monotonic() - w.started

@@ -31,9 +31,10 @@ FOLD_WORTH_SANDBOXES = 16
 NEEDS_PRELOAD = (b"torchvision", b"optim", b"_dynamo", b"torch.compile")
 
 
-def zygote_plan(test_files: list[str], submissions: list[Path], assignments: int) -> tuple[tuple, bool]:
-    """(what the zygote preloads, whether it folds) for a batch: the preload when the
-    graded assignments' tests or a student's code cells mention NEEDS_PRELOAD (a
+def zygote_plan(test_files: list[str], submissions: list[Path], sandboxes: int) -> tuple[tuple, bool]:
+    """(what the zygote preloads, whether it folds) for a batch that will start about
+    `sandboxes` sandboxes: the preload when the tests of the assignments students
+    submitted or a student's code cells mention NEEDS_PRELOAD (a
     sandbox without it would import torch._dynamo itself: 2 s each; with it where it is
     not needed, every batch starts 2 s later), folding when the batch starts enough
     sandboxes (FOLD_WORTH_SANDBOXES). Either choice only moves time: grades never
@@ -58,7 +59,7 @@ def zygote_plan(test_files: list[str], submissions: list[Path], assignments: int
 
     needed = any(mentions(Path(f), False) for f in test_files) or any(
         mentions(f, True) for sub in submissions for f in student_files(Path(sub)))
-    return (PRELOAD if needed else ()), len(submissions) * max(1, assignments) >= FOLD_WORTH_SANDBOXES
+    return (PRELOAD if needed else ()), sandboxes >= FOLD_WORTH_SANDBOXES
 
 
 def zygote_supported() -> bool:

@@ -545,11 +545,32 @@ def test_the_zygote_preloads_what_the_graded_code_mentions_and_folds_for_large_c
     script = tmp_path / "script.py"
     script.write_text("import torch\nopt = torch.optim.SGD\n")
     assert zygote_plan(plain, [quiet], 2) == ((), False)  # the prose does not count
-    assert zygote_plan(plain, [quiet, loud], 2)[0] == PRELOAD
+    assert zygote_plan(plain, [quiet, loud], 4)[0] == PRELOAD
     assert zygote_plan(plain, [script], 2)[0] == PRELOAD
     assert zygote_plan(training, [quiet], 1)[0] == PRELOAD  # 05's tests step optimizers
-    assert zygote_plan(plain, [quiet] * (FOLD_WORTH_SANDBOXES // 2), 2) == ((), True)
-    assert zygote_plan(plain, [quiet] * (FOLD_WORTH_SANDBOXES // 2 - 1), 2) == ((), False)
+    assert zygote_plan(plain, [quiet] * 8, FOLD_WORTH_SANDBOXES) == ((), True)
+    assert zygote_plan(plain, [quiet] * 8, FOLD_WORTH_SANDBOXES - 1) == ((), False)
+
+
+def test_a_whole_course_batch_plans_for_the_assignments_students_submitted(tmp_path):
+    """Grading the whole course when students handed in only 01 starts no sandbox for
+    05 or 06, so their tests (which step optimizers) do not make the zygote preload."""
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions
+    from autograder.batch.pool import WorkerPool
+    from autograder.course import load_course
+    from autograder.sandbox.template import PRELOAD
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    points = tuple((a.id, float(a.points)) for a in course.assignments)
+    folder = tmp_path / "class"
+    for student in ("ann", "bo"):
+        (folder / student).mkdir(parents=True)
+        (folder / student / f"{ASSIGNMENT}.py").write_text(source())
+    tasks = [StudentSubmission(s, folder / s, s) for s in ("ann", "bo")]
+    pool = WorkerPool(1, course, GradingOptions("cpu", None, None, False, 1, points), 60)
+    assert pool._plan(tasks) == ((), False)
+    (folder / "bo" / "05_training.py").write_text("def train():\n    pass\n")
+    assert pool._plan(tasks) == (PRELOAD, False)
 
 
 def test_the_hidden_tests_of_01_to_04_import_no_torchvision():
