@@ -22,7 +22,7 @@ import torch
 import autograder
 from autograder.course import Course, CourseError, load_course
 from autograder.localize import N_
-from autograder.mapping import HIDDEN_TESTS, VISIBLE_TESTS, GradingError, map_files, student_files, test_files
+from autograder.mapping import VISIBLE_TESTS, GradingError, map_files, student_files, test_files
 from autograder.plugin import GradingPlugin, SubmissionUnavailable, TestOutcome
 from autograder.report import AssignmentResult, LoadError, Report, TestResult
 from autograder.submission import InProcessSubmission, Submission, namespace_from_source

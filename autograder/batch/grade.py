@@ -52,6 +52,10 @@ class GradingOptions:
     points: tuple[tuple[str, float], ...]   # the graded assignments and their points
     language: str = "en"                    # of the students' report files (names, messages, frame)
 
+    def graded(self, course) -> tuple[str, ...]:
+        """The ids of the assignments graded: --assignment's, else the whole course's."""
+        return self.assignments or tuple(a.id for a in course.assignments)
+
 
 def worst(statuses) -> str:
     return max(statuses, key=STATUSES.index, default="graded")
@@ -121,8 +125,7 @@ class SubmissionGrader:
         (batch/session.py), instead of one session per student."""
         from autograder.mapping import test_files
         from autograder.batch.session import serve_gradings
-        ids = self.options.assignments or tuple(a.id for a in self.course.assignments)
-        files = [f for a in ids for f in test_files(a)]
+        files = [f for a in self.options.graded(self.course) for f in test_files(a)]
 
         def body(session) -> None:
             # What is here now (torch, pytest, the kit, the collected tests) stays out of

@@ -15,8 +15,8 @@ import signal
 import sys
 import time
 from collections import deque
-from pathlib import Path
 from multiprocessing.connection import wait
+from pathlib import Path
 from typing import Callable
 
 from autograder.batch.discover import StudentSubmission
@@ -177,7 +177,7 @@ class WorkerPool:
         a file for start a sandbox (the others are settled from their tests'
         descriptions), so only their tests count, once per file found."""
         from autograder.mapping import GradingError, map_files, test_files
-        graded = self.options.assignments or tuple(a.id for a in self.course.assignments)
+        graded = self.options.graded(self.course)
         wanted = list(self.options.assignments) if self.options.assignments else None
         submitted, sandboxes = set(), 0
         for task in tasks:

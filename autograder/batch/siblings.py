@@ -24,7 +24,7 @@ START_TIMEOUT_S = 120.0
 # The zygote folds its memory into huge pages (template.fold_into_huge_pages: 0.4-0.9 s
 # before the first fork) only for a batch that starts at least this many sandboxes: each
 # fork and exit of a folded process costs about 35 ms less (18 ms instead of 53, measured
-# here), three of them a sandbox, spread over the workers.
+# here), two of them a sandbox as root (three otherwise), spread over the workers.
 FOLD_WORTH_SANDBOXES = 16
 # Text in graded code that means a sandbox will load torch._dynamo (an optimizer step,
 # torch.compile, torchvision's import): then the zygote preloads it for every sandbox.
@@ -34,11 +34,10 @@ NEEDS_PRELOAD = (b"torchvision", b"optim", b"_dynamo", b"torch.compile")
 def zygote_plan(test_files: list[str], submissions: list[Path], sandboxes: int) -> tuple[tuple, bool]:
     """(what the zygote preloads, whether it folds) for a batch that will start about
     `sandboxes` sandboxes: the preload when the tests of the assignments students
-    submitted or a student's code cells mention NEEDS_PRELOAD (a
-    sandbox without it would import torch._dynamo itself: 2 s each; with it where it is
-    not needed, every batch starts 2 s later), folding when the batch starts enough
-    sandboxes (FOLD_WORTH_SANDBOXES). Either choice only moves time: grades never
-    depend on it."""
+    submitted or a student's code cells mention NEEDS_PRELOAD (a sandbox without it
+    would import torch._dynamo itself: 2 s each; with it where it is not needed, every
+    batch starts 2 s later), folding when the batch starts enough sandboxes
+    (FOLD_WORTH_SANDBOXES). Either choice only moves time: grades never depend on it."""
     from autograder.load import load_code
     from autograder.mapping import student_files
 

@@ -62,7 +62,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
         folding.join()
         template.fold_into_huge_pages()
     template.freeze_for_forks()  # workers and templates forked from here
-    control.send(json.dumps({"ready": True, "torch": torch.__version__, "preload": list(preload)}).encode())
+    control.send(json.dumps({"ready": True, "torch": torch.__version__}).encode())
     exits: dict[int, int] = {}
     while True:
         ready, _, _ = select.select([control], [], [], 0.5)

@@ -36,6 +36,8 @@ def _function_parts(fn) -> tuple:
 
 
 _EMPTY = object()
+# Attributes Python itself caches on a class (copy/pickle store __slotnames__ on first use).
+_CACHES = frozenset({"__slotnames__"})
 
 
 def _cell_contents(cell):
@@ -43,8 +45,6 @@ def _cell_contents(cell):
         return cell.cell_contents
     except ValueError:  # an empty cell
         return _EMPTY
-# Attributes Python itself caches on a class (copy/pickle store __slotnames__ on first use).
-_CACHES = frozenset({"__slotnames__"})
 
 
 class Snapshot:

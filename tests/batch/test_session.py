@@ -34,7 +34,14 @@ def _every_test_file() -> list[str]:
     return [f for a in COURSE.assignments for f in grading.test_files(a.id)]
 
 
-def test_a_shared_session_grades_the_corpus_as_separate_sessions_do():
+def _only_through_the_session(monkeypatch) -> None:
+    """From here on a run that started a pytest session of its own (GradingPlugin.run,
+    what run_tests falls back to when the shared session does not serve it) fails the
+    test: the comparisons below must compare the shared session, not the fallback."""
+    monkeypatch.setattr(GradingPlugin, "run", lambda self: pytest.fail("a run started pytest itself"))
+
+
+def test_a_shared_session_grades_the_corpus_as_separate_sessions_do(monkeypatch):
     """The stubs, the references and every mutant of all six assignments, graded one
     after another in one session, get exactly the reports they get each in its own
     session; the first one graded again at the end (after 66 others) too."""
@@ -55,15 +62,16 @@ def test_a_shared_session_grades_the_corpus_as_separate_sessions_do():
 
     def body(session):
         used.append(session)
+        _only_through_the_session(monkeypatch)
         return [(label, grade(label, session)) for label in labels]
     shared = serve_gradings(_every_test_file(), body)
-    assert used[0] is not None and not used[0].broken  # the runs did go through the session
+    assert used[0] is not None and not used[0].broken
     assert len(shared) == len(alone) + 1
     for label, report in shared:
         assert report == alone[label], label
 
 
-def test_a_students_folder_with_missing_assignments_grades_the_same(tmp_path):
+def test_a_students_folder_with_missing_assignments_grades_the_same(tmp_path, monkeypatch):
     """Missing and unreadable notebooks settle their assignments' tests without running
     them, in a session as alone; the submitted assignments' tests run."""
     folder = tmp_path / "student"
@@ -76,7 +84,11 @@ def test_a_students_folder_with_missing_assignments_grades_the_same(tmp_path):
         return _comparable(report.to_dict())
 
     alone = grade()
-    shared = serve_gradings(_every_test_file(), lambda session: [grade(session), grade(session)])
+
+    def body(session):
+        _only_through_the_session(monkeypatch)
+        return [grade(session), grade(session)]
+    shared = serve_gradings(_every_test_file(), body)
     assert shared == [alone, alone]
     statuses = {a["id"]: a["status"] for a in alone["assignments"]}
     assert statuses["02_numpy_bridge"] == "missing" and statuses["03_autograd"] == "unreadable"
