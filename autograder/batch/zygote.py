@@ -52,12 +52,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
         folding = threading.Thread(target=template.fold_into_huge_pages)
         folding.start()
     template.preload_modules((*template.ALWAYS, *preload))
-    import autograder.submission  # noqa: F401
-    from autograder.sandbox import child, confine, wire  # noqa: F401
-    try:
-        import autograder.probes  # noqa: F401
-    except ImportError:
-        pass
+    template.import_sandbox_code()
     if folding is not None:
         folding.join()
         template.fold_into_huge_pages()

@@ -61,16 +61,32 @@ class KitBlocker:
     cannot import the kit code that serves the grader (or the grader's tests)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name == KIT_PACKAGE or name.startswith(KIT_PACKAGE + "."):
+        if is_kit_module(name):
             raise ModuleNotFoundError(N_(f"the autograder package cannot be imported by the submission while it "
                                          f"is graded; remove `import {name}` from graded cells (tag self-check "
                                          f"cells `selfcheck`)"))
         return None
 
 
-def take_kit() -> tuple[dict, "integrity.Snapshot"]:
+def is_kit_module(name: str) -> bool:
+    return name == KIT_PACKAGE or name.startswith(KIT_PACKAGE + ".")
+
+
+def kit_modules_now() -> tuple[int, tuple[str, ...]]:
+    """How many modules are loaded, and which of them are the kit's: the template takes
+    this once, after its imports, and hands it to every sandbox it forks (take_kit)."""
+    return len(sys.modules), tuple(n for n in sys.modules if is_kit_module(n))
+
+
+def take_kit(kit_modules: tuple[int, tuple[str, ...]] | None = None) -> tuple[dict, "integrity.Snapshot"]:
     """Capture the probe registry, snapshot the kit code that runs here, then put the
-    kit out of the student's reach by name: call before the student's cells load."""
+    kit out of the student's reach by name: call before the student's cells load.
+
+    kit_modules: kit_modules_now() taken in the template this process was forked from.
+    While sys.modules still holds as many modules as then (nothing was imported since),
+    those are the kit's names; otherwise every name is looked at. Why: reading each of
+    the ~1,700 module names writes its reference count, and the names lie on pages
+    shared with the template, so the walk copied ~900 pages in every sandbox (measured)."""
     import autograder.probes as probes
     helpers = {name: getattr(probes, name) for name in probes.__all__ if callable(getattr(probes, name))}
     snapshot = integrity.Snapshot()
@@ -91,7 +107,11 @@ def take_kit() -> tuple[dict, "integrity.Snapshot"]:
     snapshot.add_module("torch.autograd.graph", torch.autograd.graph, own_classes=False)
     blocker = KitBlocker()
     snapshot.add_class("KitBlocker", KitBlocker)
-    for name in [n for n in sys.modules if n == KIT_PACKAGE or n.startswith(KIT_PACKAGE + ".")]:
+    if kit_modules is not None and len(sys.modules) == kit_modules[0]:
+        names = [n for n in kit_modules[1] if n in sys.modules]
+    else:
+        names = [n for n in sys.modules if is_kit_module(n)]
+    for name in names:
         del sys.modules[name]
     sys.meta_path.insert(0, blocker)
     return helpers, snapshot
@@ -400,11 +420,11 @@ def _report_broken_loop(exc: BaseException) -> None:
         pass
 
 
-def serve(chan_fd: int, budget: int) -> None:
+def serve(chan_fd: int, budget: int, kit_modules: tuple[int, tuple[str, ...]] | None = None) -> None:
     sock = socket.socket(fileno=chan_fd)
     sock.setblocking(True)
     try:
-        helpers, snapshot = take_kit()
+        helpers, snapshot = take_kit(kit_modules)
         Server(sock, budget, helpers, snapshot).serve()
     except BaseException as exc:  # the loop itself broke: say so in the output, exit with a known code
         _report_broken_loop(exc)

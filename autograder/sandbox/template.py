@@ -41,6 +41,9 @@ HUGE_PAGE = 2 << 20
 FOLD_AFTER_FORKS = 12  # a standalone template that serves more sandboxes folds its pages
 FOLD_BUDGET_S = 1.5  # at most this long each time (it is an optimisation)
 FOLD_PIECE = 32 << 20
+# The kit's entries in sys.modules once the template has imported everything its
+# sandboxes run (child.take_kit takes them out of the student's reach).
+KIT_MODULES: tuple[int, tuple[str, ...]] | None = None
 
 
 # What a template imports besides torch and the kit, because torch imports it lazily on
@@ -77,12 +80,10 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
     import numpy  # noqa: F401 - imported for the children
     import torch
     preload_modules((*ALWAYS, *preload))
-    import autograder.submission  # noqa: F401
-    from autograder.sandbox import child, confine, wire  # noqa: F401
-    try:
-        import autograder.probes  # noqa: F401 - kit helpers the tests construct in the sandbox
-    except ImportError:
-        pass
+    import_sandbox_code()
+    global KIT_MODULES
+    from autograder.sandbox import child
+    KIT_MODULES = child.kit_modules_now()
     forks_into_new_namespaces = NewPidNamespaceForks()
     control.send(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}).encode())
     forks = 0
@@ -115,6 +116,16 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
             os.close(fd)
         control.send(json.dumps({"pid": pid}).encode())
         forks += 1
+
+
+def import_sandbox_code() -> None:
+    """The kit code a sandbox runs, imported before any fork so that every sandbox shares it."""
+    import autograder.submission  # noqa: F401
+    from autograder.sandbox import cgroups, child, confine, mounts, wire  # noqa: F401
+    try:
+        import autograder.probes  # noqa: F401 - kit helpers the tests construct in the sandbox
+    except ImportError:
+        pass
 
 
 class NewPidNamespaceForks:
@@ -370,7 +381,7 @@ def run_student(config: dict, chan_fd: int, out_fd: int, namespaces: dict, host_
              "cpu_limit": resource.getrlimit(resource.RLIMIT_CPU)[0]}
     wire.send_frame(sock, hello)
     sock.detach()
-    child.serve(chan_fd, int(config["reply_budget"]))
+    child.serve(chan_fd, int(config["reply_budget"]), KIT_MODULES)
 
 
 def pretend(answers: dict) -> None:

@@ -199,6 +199,38 @@ def group_pids(group) -> set[int]:
     return pids
 
 
+def test_no_kit_module_is_left_in_the_sandboxs_sys_modules(factory):
+    """The template lists the kit's modules once (template.KIT_MODULES) and each sandbox
+    takes those out of sys.modules instead of walking every name: none may be left."""
+    sub = open_source(factory, "import sys\ndef kit():\n    return sorted(m for m in sys.modules if m.split('.')[0] == 'autograder')\n")
+    try:
+        assert sub.call("kit") == []
+    finally:
+        sub.close()
+
+
+TAKE_KIT = """
+import sys
+import autograder.probes, autograder.sandbox.child as child
+names = child.kit_modules_now()[1]
+assert "autograder.probes" in names and "autograder.sandbox.child" in names
+trusted = tuple(n for n in names if n != "autograder.probes")
+count = len(sys.modules) + int(sys.argv[1])
+child.take_kit((count, trusted))
+print(sorted(n for n in sys.modules if n.startswith("autograder")))
+"""
+
+
+@pytest.mark.parametrize("count_moved, left", [(0, ["autograder.probes"]), (1, [])])
+def test_take_kit_trusts_the_templates_list_only_while_nothing_was_imported_since(count_moved, left):
+    """The list is trusted while sys.modules holds as many modules as when it was made (a
+    module the list leaves out then stays, which shows the list was used); once the count
+    differs, every name is looked at and no kit module is left."""
+    out = subprocess.run([sys.executable, "-c", TAKE_KIT, str(count_moved)], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == repr(left)
+
+
 @pytest.mark.skipif(not AS_ROOT, reason="a root template forks each sandbox's init into its own PID namespace")
 def test_a_root_template_forks_the_sandbox_init_straight_into_a_new_pid_namespace(factory):
     """Two forks a sandbox instead of three (template.NewPidNamespaceForks): the process
