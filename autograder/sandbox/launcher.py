@@ -66,6 +66,8 @@ def sandbox_env(home: str, threads: int) -> dict:
 class Template:
     """The fork server process (see template.py); restarted if it dies."""
 
+    CODE = "import sys; from autograder.sandbox.template import main; main(int(sys.argv[1]), sys.argv[2])"
+
     def __init__(self, threads: int):
         self.threads = threads
         self.proc: subprocess.Popen | None = None
@@ -80,11 +82,9 @@ class Template:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         import autograder
         kit_parent = str(Path(autograder.__file__).resolve().parent.parent)
-        code = ("import sys; from autograder.sandbox.template import main; "
-                "main(int(sys.argv[1]), sys.argv[2])")
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-E", "-s", "-c", code, str(theirs.fileno()), kit_parent],
+                [sys.executable, "-E", "-s", "-c", self.CODE, str(theirs.fileno()), kit_parent],
                 pass_fds=[theirs.fileno()], cwd=self.home, env=template_env(self.home, self.threads),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
         theirs.close()

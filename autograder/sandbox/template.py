@@ -23,6 +23,12 @@ reaper, PID 1 of that namespace, and does the setup itself (NewPidNamespaceForks
     template -> reaper (PID 1: joins the cgroup, new session, network, mount and IPC
                         namespaces, private mounts and /proc)
              -> student
+
+and, where a `sleep` program is found, no torch-sized reaper at all (InitSandboxes):
+
+    template -> init (PID 1: `sleep`, vfork and exec)
+             -> student (PID 2: the reaper's setup, then confined; the template reaps it,
+                         reports its end and kills the init)
 """
 from __future__ import annotations
 
@@ -36,6 +42,7 @@ import sys
 from autograder.localize import N_
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 MADV_COLLAPSE = 25  # Linux 6.1
 HUGE_PAGE = 2 << 20
 FOLD_AFTER_FORKS = 12  # a standalone template that serves more sandboxes folds its pages
@@ -71,7 +78,7 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
     if kit_parent and importlib.util.find_spec("autograder") is None:
         sys.path.append(kit_parent)  # a checkout that is not installed
     control = socket.socket(fileno=control_fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps sandboxes that end
+    os.set_inheritable(control_fd, False)  # a sandbox's init (an exec'd program) must not hold it
     try:
         from autograder.sandbox.confine import libc
         libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphaned reapers come back here
@@ -85,37 +92,44 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
     from autograder.sandbox import child
     KIT_MODULES = child.kit_modules_now()
     forks_into_new_namespaces = NewPidNamespaceForks()
+    sandboxes = InitSandboxes(forks_into_new_namespaces)
     control.send(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}).encode())
     forks = 0
-    while True:
-        if forks == fold_after:  # None: a batch's zygote folded them already (or the class is too small)
-            fold_into_huge_pages()
-        # What is here now is out of every sandbox's garbage collections (freeze_for_forks).
-        freeze_for_forks()
-        try:
-            message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
-        except OSError:
-            return
-        if not message:
-            return  # the grader is gone
-        if len(fds) != 3:
-            for fd in fds:
-                os.close(fd)
-            control.send(json.dumps({"error": "expected 3 file descriptors"}).encode())
-            continue
-        config = json.loads(message)
-        pid, as_init = forks_into_new_namespaces.fork()
-        if pid == 0:
-            code = 70
+    try:
+        while True:
+            if forks == fold_after:  # None: a batch's zygote folded them already (or the class is too small)
+                fold_into_huge_pages()
+            # What is here now is out of every sandbox's garbage collections (freeze_for_forks).
+            freeze_for_forks()
+            sandboxes.serve_until_readable(control)
             try:
-                control.close()
-                start_sandbox(config, *fds, as_init=as_init)
-            finally:
-                os._exit(code)
-        for fd in fds:
-            os.close(fd)
-        control.send(json.dumps({"pid": pid}).encode())
-        forks += 1
+                message, fds, _, _ = socket.recv_fds(control, 1 << 16, 3)
+            except OSError:
+                return
+            if not message:
+                return  # the grader is gone
+            if len(fds) != 3:
+                for fd in fds:
+                    os.close(fd)
+                control.send(json.dumps({"error": "expected 3 file descriptors"}).encode())
+                continue
+            config = json.loads(message)
+            pid = sandboxes.start(config, *fds, control=control) if sandboxes.enabled else None
+            if pid is None:
+                pid, as_init = forks_into_new_namespaces.fork()
+                if pid == 0:
+                    code = 70
+                    try:
+                        control.close()
+                        start_sandbox(config, *fds, as_init=as_init)
+                    finally:
+                        os._exit(code)
+                for fd in fds:
+                    os.close(fd)
+            control.send(json.dumps({"pid": pid}).encode())
+            forks += 1
+    finally:
+        sandboxes.stop_all()  # no sandbox outlives its template
 
 
 def import_sandbox_code() -> None:
@@ -180,6 +194,147 @@ class NewPidNamespaceForks:
         return pid, True
 
 
+class InitSandboxes:
+    """As root, where NewPidNamespaceForks works and a `sleep` program is found: each
+    sandbox is two processes the template starts itself, in a new PID namespace,
+
+        template -> init (PID 1: `sleep`, spawned with vfork and exec, so no copy of the
+                          template's page tables; its own session, the group the grader kills)
+                 -> student (PID 2, forked: joins the cgroup, new session, network, mount and
+                             IPC namespaces, private mounts and /proc, then confined)
+
+    instead of a torch-sized reaper that forks the student (each fork and exit of this
+    process costs ~10 ms of kernel time). The template reaps the student itself: it
+    writes the exit status and CPU time to the status pipe, as the reaper did, and kills
+    the init, which takes everything left in the namespace with it (a fork bomb's
+    children, setsid'd loops). A grader that closes the status pipe (it is gone, or it
+    closed the sandbox) gets the init killed the same way; so does the template's own end,
+    and a student process dies with the template (PR_SET_PDEATHSIG)."""
+
+    def __init__(self, namespaces: "NewPidNamespaceForks"):
+        import shutil
+        self.namespaces = namespaces
+        self.sleep = shutil.which("sleep", path="/usr/bin:/bin") if namespaces.own_fd is not None else None
+        self.enabled = self.sleep is not None
+        self.students: dict[int, list] = {}  # student pid -> [status pipe, its init's pid or None once reaped]
+        self.inits: dict[int, int] = {}  # init pid -> student pid, until the init is reaped
+        self.abandoned: set[int] = set()  # status pipes whose grader is gone (init killed)
+        if not self.enabled:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps sandboxes that end
+            return
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)  # ends the poll below
+
+    def serve_until_readable(self, control: socket.socket) -> None:
+        """Report the students that end and stop abandoned sandboxes until a request comes."""
+        if not self.enabled:
+            return
+        import select
+        while True:
+            poller = select.poll()
+            poller.register(control, select.POLLIN)
+            poller.register(self.wake_r, select.POLLIN)
+            for fd, _init in self.students.values():
+                if fd not in self.abandoned:
+                    poller.register(fd, 0)  # errors only: POLLERR once the grader's read end is closed
+            try:
+                events = poller.poll()
+            except InterruptedError:
+                events = []
+            request = False
+            for fd, _event in events:
+                if fd == control.fileno():
+                    request = True
+                elif fd == self.wake_r:
+                    try:
+                        while os.read(self.wake_r, 512):
+                            pass
+                    except BlockingIOError:
+                        pass
+                else:
+                    self.abandoned.add(fd)
+                    for status_fd, init in self.students.values():
+                        if status_fd == fd and init is not None:
+                            _kill(init)
+            self.reap()
+            if request:
+                return
+
+    def reap(self) -> None:
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if pid in self.inits:  # reaped: its pid may be reused from now on, so never kill it again
+                student = self.inits.pop(pid)
+                if student in self.students:
+                    self.students[student][1] = None
+                continue
+            entry = self.students.pop(pid, None)
+            if entry is None:
+                continue  # a setup process or reaper of the fallback path
+            status_fd, init = entry
+            self.abandoned.discard(status_fd)
+            end = {"status": status, "cpu": usage.ru_utime + usage.ru_stime}
+            try:
+                os.write(status_fd, json.dumps(end).encode() + b"\n")
+            except OSError:
+                pass  # the grader closed it already
+            os.close(status_fd)
+            if init is not None:
+                _kill(init)  # as PID 1 of the namespace, its end kills everything left in it
+
+    def start(self, config: dict, chan_fd: int, out_fd: int, status_fd: int, control: socket.socket) -> int | None:
+        """Start one sandbox; returns the init's pid (its process group), or None when no
+        namespace could be entered this time (the caller starts it the fallback way)."""
+        for fd in (chan_fd, out_fd, status_fd):
+            os.set_inheritable(fd, False)
+        if not self.namespaces._enter():
+            return None
+        student = -1
+        try:
+            init = os.posix_spawn(self.sleep, [self.sleep, "infinity"], {}, setsid=True)
+            try:
+                student = os.fork()
+            except OSError:
+                _kill(init)
+                raise
+        finally:
+            if student != 0 and not self.namespaces._leave():  # the student stays: its children are its namespace's
+                raise SystemExit("the template could not return to its own PID namespace")
+        if student == 0:
+            code = 70
+            try:
+                signal.set_wakeup_fd(-1)
+                control.close()
+                for fd in (self.wake_r, self.wake_w, status_fd, *(entry[0] for entry in self.students.values())):
+                    os.close(fd)
+                start_student(config, chan_fd, out_fd)
+            finally:
+                os._exit(code)
+        os.close(chan_fd)
+        os.close(out_fd)
+        self.students[student] = [status_fd, init]
+        self.inits[init] = student
+        return init
+
+    def stop_all(self) -> None:
+        if self.enabled:
+            for init in self.inits:
+                _kill(init)
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def freeze_for_forks() -> None:
     """Move every object this process holds into the garbage collector's permanent
     generation (gc.freeze), so the collections of a forked child never walk them: a
@@ -237,30 +392,11 @@ def fold_into_huge_pages(budget_s: float = FOLD_BUDGET_S) -> int:
 def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int, as_init: bool = False) -> None:
     """The sandbox's setup, in the setup process (which then forks the reaper and
     exits), or as_init: in the reaper itself, PID 1 of a new namespace already."""
-    from autograder.sandbox import cgroups, confine, mounts
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    os.setsid()  # the grader kills the sandbox as one process group
-    warnings = cgroups.join(config.get("cgroup_procs") or [])
-    namespaces, more = confine.enter_namespaces(in_pid_namespace=as_init)
-    warnings += more
-    private: list[str] = []
-    if namespaces["mount_namespace"]:
-        try:
-            private = mounts.make_private_mounts(config["scratch"], int(config["tmpfs_mb"]), mount_roots())
-            warnings += mounts.limit_shared_memory(int(config["tmpfs_mb"]))
-        except OSError as exc:
-            warnings.append(f"private /dev/shm, /tmp and scratch not (all) mounted: {exc}")
+    namespaces, private, warnings = enter_sandbox(config, in_pid_namespace=as_init)
     host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     if not as_init and os.fork() != 0:
         os._exit(0)  # the setup process: its child is the reaper
-    private_proc = False
-    if namespaces["pid_namespace"] and private:
-        try:
-            mounts.mount_private_proc()  # as PID 1 of the new namespace
-            private_proc = True
-        except OSError as exc:
-            warnings.append(f"/proc shows the host's processes: {exc}")
-    namespaces.update(private_mounts=private, private_proc=private_proc, warnings=warnings)
+    mount_proc(namespaces, private, warnings)  # as PID 1 of the new namespace
     student = os.fork()
     if student == 0:
         os.close(status_fd)
@@ -277,6 +413,56 @@ def start_sandbox(config: dict, chan_fd: int, out_fd: int, status_fd: int, as_in
     if not namespaces["pid_namespace"]:
         os.killpg(0, signal.SIGKILL)  # no PID namespace: sweep the group (this process too)
     os._exit(0)  # as PID 1 of the namespace, this kills everything left in it
+
+
+def start_student(config: dict, chan_fd: int, out_fd: int) -> None:
+    """InitSandboxes' student process (PID 2 of a new namespace whose init is `sleep`):
+    the same setup, in the same order, as start_sandbox's reaper does, then the student.
+    It also moves the init into the sandbox's cgroup (killed with the group, should the
+    template be gone): a cgroup v1 move waits for an RCU grace period, 10-20 ms that the
+    template would otherwise spend before it answers the grader."""
+    from autograder.sandbox import cgroups
+    from autograder.sandbox.confine import libc
+    if libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0 or os.getppid() == 1:
+        os._exit(70)  # the template is gone already: nobody would report this sandbox's end
+    namespaces, private, warnings = enter_sandbox(config, in_pid_namespace=True)
+    cgroups.add(config.get("cgroup_procs") or [], 1)  # the init, as this PID namespace numbers it
+    host_proc = os.open("/proc", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    mount_proc(namespaces, private, warnings)
+    run_student(config, chan_fd, out_fd, namespaces, host_proc)
+
+
+def enter_sandbox(config: dict, in_pid_namespace: bool) -> tuple[dict, list[str], list[str]]:
+    """Join the sandbox's cgroup, start a new session, enter new namespaces and mount the
+    private /dev/shm, /tmp and scratch: (namespaces, private mounts, warnings)."""
+    from autograder.sandbox import cgroups, confine, mounts
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()  # the grader kills the sandbox as one process group
+    warnings = cgroups.join(config.get("cgroup_procs") or [])
+    namespaces, more = confine.enter_namespaces(in_pid_namespace=in_pid_namespace)
+    warnings += more
+    private: list[str] = []
+    if namespaces["mount_namespace"]:
+        try:
+            private = mounts.make_private_mounts(config["scratch"], int(config["tmpfs_mb"]), mount_roots())
+            warnings += mounts.limit_shared_memory(int(config["tmpfs_mb"]))
+        except OSError as exc:
+            warnings.append(f"private /dev/shm, /tmp and scratch not (all) mounted: {exc}")
+    return namespaces, private, warnings
+
+
+def mount_proc(namespaces: dict, private: list[str], warnings: list[str]) -> None:
+    """A /proc of the sandbox's own PID namespace (the caller is in it); records the
+    mounts and warnings in `namespaces` for the student's hello."""
+    from autograder.sandbox import mounts
+    private_proc = False
+    if namespaces["pid_namespace"] and private:
+        try:
+            mounts.mount_private_proc()
+            private_proc = True
+        except OSError as exc:
+            warnings.append(f"/proc shows the host's processes: {exc}")
+    namespaces.update(private_mounts=private, private_proc=private_proc, warnings=warnings)
 
 
 def mount_roots() -> list[str]:

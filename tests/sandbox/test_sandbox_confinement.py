@@ -231,24 +231,81 @@ def test_take_kit_trusts_the_templates_list_only_while_nothing_was_imported_sinc
     assert out.strip() == repr(left)
 
 
-@pytest.mark.skipif(not AS_ROOT, reason="a root template forks each sandbox's init into its own PID namespace")
-def test_a_root_template_forks_the_sandbox_init_straight_into_a_new_pid_namespace(factory):
-    """Two forks a sandbox instead of three (template.NewPidNamespaceForks): the process
-    group the grader kills is the reaper's, PID 1 of the sandbox and the template's own
-    child; the student's process is PID 2 under it; and the template's namespace for
-    its next children is its own again."""
-    sub = open_source(factory, "import os\ndef ids():\n    return os.getpid(), os.getppid()\n")
+@pytest.mark.skipif(not AS_ROOT, reason="a root template starts each sandbox's init and student in a new PID namespace")
+def test_a_root_template_starts_a_sleep_init_and_the_student_in_a_new_pid_namespace(factory):
+    """No torch-sized reaper (template.InitSandboxes): the process group the grader kills
+    is the init's, PID 1 of the sandbox, an exec'd `sleep` and the template's child; the
+    student's process is PID 2, the template's child too (outside the namespace, so its
+    parent shows as 0), in the sandbox's cgroup with the init; the template's namespace for
+    its next children is its own again; and when the student's process ends, the init is
+    killed with everything left in the namespace and the grader reads the exit status."""
+    sub = open_source(factory, SPAWN + "import os\ndef ids():\n    return os.getpid(), os.getppid()\n"
+                      "def leave():\n    os._exit(3)\n")
     try:
-        reaper = sub.link.pgid
-        status = dict(line.split(":", 1) for line in Path(f"/proc/{reaper}/status").read_text().splitlines())
+        init = sub.link.pgid
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{init}/status").read_text().splitlines())
         template = factory.template.proc.pid
         assert int(status["PPid"]) == template
         assert status["NSpid"].split()[1:] == ["1"]
-        assert sub.call("ids") == (2, 1)
+        assert Path(f"/proc/{init}/cmdline").read_bytes().split(b"\0")[1] == b"infinity"
+        assert sub.call("ids") == (2, 0)
+        student = dict(line.split(":", 1) for line in Path(f"/proc/{sub.link.pid}/status").read_text().splitlines())
+        assert int(student["PPid"]) == template and student["NSpid"].split()[1:] == ["2"]
         assert sub.isolation["pid_namespace"] is True and sub.isolation["private_proc"] is True
         assert os.readlink(f"/proc/{template}/ns/pid_for_children") == os.readlink(f"/proc/{template}/ns/pid")
+        group = sub.link.cgroup
+        if group is not None:
+            assert {init, sub.link.pid} <= group_pids(group)
+        sub.call("spawn", 2)  # setsid'd busy loops: only the namespace's end stops them
+        with pytest.raises(SubmissionCrashed):
+            sub.call("leave")
+        assert sub.link.exit is not None and os.WEXITSTATUS(sub.link.exit["status"]) == 3
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and (Path(f"/proc/{init}").exists()
+                                               or (group is not None and group_pids(group))):
+            time.sleep(0.05)
+        assert not Path(f"/proc/{init}").exists()
+        assert group is None or not group_pids(group)
     finally:
         sub.close()
+
+
+class ReaperTemplate:
+    """A template that finds no `sleep` program: its sandboxes take the reaper path."""
+    CODE = ("import shutil, sys; shutil.which = lambda *args, **kwargs: None; "
+            "from autograder.sandbox.template import main; main(int(sys.argv[1]), sys.argv[2])")
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the reaper path without `sleep` is the root template's fallback")
+def test_without_sleep_a_root_template_forks_a_reaper_as_the_sandboxs_init():
+    """Where no `sleep` is found, the template forks the reaper straight into the new PID
+    namespace (NewPidNamespaceForks): the reaper is PID 1 and the student's parent, reports
+    the student's exit, and its end takes the setsid'd loops with it."""
+    from autograder.sandbox import SandboxFactory
+    from autograder.sandbox.launcher import Template
+    template = type("NoSleepTemplate", (ReaperTemplate, Template), {})(1)
+    template.start()
+    factory = SandboxFactory(LIMITS, device="cpu", template=template)
+    try:
+        sub = open_source(factory, SPAWN + "import os\ndef ids():\n    return os.getpid(), os.getppid()\n"
+                          "def leave():\n    os._exit(3)\n")
+        reaper = sub.link.pgid
+        assert b"python" in Path(f"/proc/{reaper}/cmdline").read_bytes().split(b"\0")[0]
+        assert int(dict(line.split(":", 1) for line in Path(f"/proc/{reaper}/status").read_text().splitlines())
+                   ["PPid"]) == template.proc.pid
+        assert sub.call("ids") == (2, 1)
+        group = sub.link.cgroup
+        sub.call("spawn", 2)
+        with pytest.raises(SubmissionCrashed):
+            sub.call("leave")
+        assert sub.link.exit is not None and os.WEXITSTATUS(sub.link.exit["status"]) == 3
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and group is not None and group_pids(group):
+            time.sleep(0.05)
+        assert group is None or not group_pids(group)
+        sub.close()
+    finally:
+        factory.close()
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="cgroups are made by a root grader")
@@ -383,7 +440,12 @@ def test_load_errors_are_truncated_and_capped(factory):
 FORGE = '''
 import os, socket, stat, struct, torch
 def channel():
-    return next(fd for fd in range(3, 64) if stat.S_ISSOCK(os.fstat(fd).st_mode))
+    for fd in range(3, 64):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                return fd
+        except OSError:  # a descriptor number nobody holds
+            pass
 def bomb():
     body = b'{"seq": 2, "ok": true, "value": ' + b"[" * 200000 + b"]" * 200000 + b"}"
     os.write(channel(), struct.pack("<4sII", b"AGW1", len(body), 0) + body)
