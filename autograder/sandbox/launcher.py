@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from typing import Callable
 import time
 from collections import deque
 from pathlib import Path
@@ -109,6 +110,33 @@ class Template:
             self.stop()
             raise SandboxStartError("the sandbox template did not answer" + (f": {tail[0]}" if tail else ""))
         return json.loads(data)
+
+    def request_fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> Callable[[], int]:
+        """Send a fork request (a template that died is started again once) without
+        waiting for the answer; returns what reads it: the sandbox's process group id."""
+        for attempt in (1, 2):
+            try:
+                if self.proc is None or self.proc.poll() is not None:
+                    self.start()
+                self._await_ready(timeout)
+                assert self.control is not None
+                socket.send_fds(self.control, [json.dumps(config).encode()], fds)
+                break
+            except (OSError, SandboxStartError):
+                self.stop()
+                if attempt == 2:
+                    raise
+        control = self.control
+
+        def answer() -> int:
+            if self.control is not control or control is None:
+                raise SandboxStartError("the sandbox template was restarted before it answered")
+            reply = self._receive(30.0)
+            if "pid" not in reply:
+                self.stop()
+                raise SandboxStartError(f"sandbox template refused: {reply.get('error')}")
+            return int(reply["pid"])
+        return answer
 
     def fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> int:
         """Start one sandbox; returns its process group id."""
@@ -436,6 +464,15 @@ def process_cpu_seconds(pid: int) -> float:
 
 
 def new_link(template: Template, config: dict) -> Link:
+    """A started sandbox (a template that died is started again once)."""
+    return begin_link(template, config, wait=True)()
+
+
+def begin_link(template: Template, config: dict, wait: bool = False) -> Callable[[], Link]:
+    """Ask the template for a sandbox; returns what gives its Link once the template has
+    answered. wait=False does not wait for that answer (the fork and the kernel's page
+    table copy, 5-60 ms on a busy machine): a spare's caller reads it when it needs the
+    spare, and before it asks the template for anything else (answers come in order)."""
     remove_dying_groups()
     scratch = tempfile.mkdtemp(prefix="autograder-sandbox-")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -450,21 +487,37 @@ def new_link(template: Template, config: dict) -> Link:
     out_r, out_w = os.pipe()
     status_r, status_w = os.pipe()
     os.set_blocking(out_r, False)
-    try:
-        pgid = template.fork(config, [theirs.fileno(), out_w, status_w])
-    except BaseException:
+
+    def abandon() -> None:
         ours.close()
         os.close(out_r)
         os.close(status_r)
         remove_tree(scratch)
         if cgroup is not None and not cgroup.remove():
             _dying_groups.append(cgroup)
+
+    try:
+        if wait:
+            pgid = template.fork(config, [theirs.fileno(), out_w, status_w])
+            answer: Callable[[], int] = lambda: pgid  # noqa: E731
+        else:
+            answer = template.request_fork(config, [theirs.fileno(), out_w, status_w])
+    except BaseException:
+        abandon()
         raise
-    finally:
+    finally:  # the template holds its own copies once the request is sent
         theirs.close()
         os.close(out_w)
         os.close(status_w)
-    return Link(pgid, ours, out_r, status_r, scratch, cgroup)
+
+    def link() -> Link:
+        try:
+            pgid = answer()
+        except BaseException:
+            abandon()
+            raise
+        return Link(pgid, ours, out_r, status_r, scratch, cgroup)
+    return link
 
 
 def tmpfs_size_mb(limits: dict) -> int:

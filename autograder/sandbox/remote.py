@@ -12,11 +12,11 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from autograder.localize import N_
 from autograder.sandbox import wire
-from autograder.sandbox.launcher import Deadline, Ended, Link, SandboxStartError, Template, new_link
+from autograder.sandbox.launcher import Deadline, Ended, Link, SandboxStartError, Template, begin_link, new_link
 from autograder.submission import (MissingName, StudentCodeError, Submission, SubmissionCrashed,
                                    SubmissionFault, SubmissionMemoryError, SubmissionTimeout,
                                    TamperDetected, qualified_name)
@@ -91,7 +91,8 @@ class SandboxFactory:
             self.template.start()  # warms up while the caller prepares; open() waits for it
         self.opened: list[SandboxSubmission] = []
         self.keep_spare = spare
-        self._spare: tuple[dict, Link] | None = None
+        # (config, the Link, or what gives it once the template has answered: begin_link)
+        self._spare: tuple[dict, Link | Callable[[], Link]] | None = None
 
     def config(self) -> dict:
         return {"limits": _limits_dict(self.limits), "device": self.device, "threads": self.threads,
@@ -106,8 +107,9 @@ class SandboxFactory:
         """A started sandbox for `config`: the spare when it was started for the same
         config and is still alive, else a new one; with spares on, the next spare is
         started before returning. A spare that dies between this check and its hello
-        faults as a sandbox started on demand would: it is the same process, forked earlier."""
-        spare = self._spare
+        faults as a sandbox started on demand would: it is the same process, forked earlier.
+        The next spare is asked for without waiting for the template's answer."""
+        spare = self._spare_link()
         if spare is not None and spare[1].ended():  # died waiting (killed, template gone)
             spare[1].close()
             spare = self._spare = None
@@ -119,14 +121,25 @@ class SandboxFactory:
         if self.keep_spare and self._spare is None:
             first = sandbox_config(self.config())  # what a submission's first sandbox asks for
             try:
-                self._spare = (first, new_link(self.template, first))
+                self._spare = (first, begin_link(self.template, first))
             except (OSError, SandboxStartError):
                 pass  # none ahead this time: the next submission starts its own
         return link
 
+    def _spare_link(self) -> tuple[dict, Link] | None:
+        """The spare with the template's answer read (None if the start failed)."""
+        if self._spare is not None and not isinstance(self._spare[1], Link):
+            config, answer = self._spare
+            try:
+                self._spare = (config, answer())
+            except (OSError, SandboxStartError):
+                self._spare = None
+        return self._spare  # type: ignore[return-value]
+
     def close(self) -> None:
-        if self._spare is not None:
-            self._spare[1].close()
+        spare = self._spare_link()
+        if spare is not None:
+            spare[1].close()
             self._spare = None
         for sub in self.opened:
             sub.close()
