@@ -126,6 +126,8 @@ class SubmissionGrader:
         from autograder.mapping import test_files
         from autograder.batch.session import serve_gradings
         files = [f for a in self.options.graded(self.course) for f in test_files(a)]
+        if self.factory is not None:
+            self.factory.start_spare()  # the first submission's sandbox starts during collection
 
         def body(session) -> None:
             # What is here now (torch, pytest, the kit, the collected tests) stays out of

@@ -104,6 +104,7 @@ class WorkerPool:
         self.jobs, self.course, self.options, self.deadline_s = jobs, course, options, deadline_s
         self.ctx = multiprocessing.get_context("spawn")  # torch is unsafe to fork once imported
         self.zygote = None
+        self._stopping: list[_Worker] = []
 
     def _new_worker(self) -> _Worker:
         """Forked from the batch's zygote where Linux allows (one torch import per batch,
@@ -158,19 +159,33 @@ class WorkerPool:
                     if w.conn in ready or w.process.sentinel in ready or overdue:
                         workers[i] = self._replace(w, overdue, queue, attempts, on_result)
                 workers = [w for w in workers if w is not None]
-        finally:
-            workers = [w for w in workers if w is not None]
-            for w in workers:
-                try:
-                    w.conn.send(None)
-                except OSError:
-                    pass
-            for w in workers:
-                w.process.join(10)
-                w.kill()
-            if self.zygote is not None:
-                self.zygote.close()
-                self.zygote = None
+        except BaseException:
+            self._stopping = [w for w in workers if w is not None]
+            self.close()
+            raise
+        # Every result is in: the workers are told to stop, and they close their sandboxes
+        # and templates while the batch writes its outputs (close() waits for them).
+        self._stopping = [w for w in workers if w is not None]
+        for w in self._stopping:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        """Wait for the workers told to stop (killing any that do not), then the zygote."""
+        for w in self._stopping:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        for w in self._stopping:
+            w.process.join(10)
+            w.kill()
+        self._stopping = []
+        if self.zygote is not None:
+            self.zygote.close()
+            self.zygote = None
 
     def _plan(self, tasks: list[StudentSubmission]) -> tuple[tuple, bool]:
         """siblings.zygote_plan for these submissions: only the assignments a student has

@@ -103,9 +103,13 @@ def run_batch(args, course) -> int:
                   f"{len(submissions) - len(pending)} already graded, grading {len(pending)} with "
                   f"{min(jobs, max(1, len(pending)))} worker(s), {options.torch_threads} torch thread(s) each",
                   file=sys.stderr)
-            _grade(pending, course, options, jobs, key, store)
-            results = store.results(sorted(mine))
-            write_outputs(out, results, points, info)
+            pool = _grade(pending, course, options, jobs, key, store)
+            try:
+                results = store.results(sorted(mine))
+                write_outputs(out, results, points, info)
+            finally:
+                if pool is not None:
+                    pool.close()  # its workers closed their sandboxes meanwhile
         finally:
             store.close()
     graded = sum(1 for r in results if r.status == "graded")
@@ -114,9 +118,12 @@ def run_batch(args, course) -> int:
     return 0
 
 
-def _grade(pending, course, options: GradingOptions, jobs: int, key: str, store: ResultStore) -> None:
+def _grade(pending, course, options: GradingOptions, jobs: int, key: str,
+           store: ResultStore) -> WorkerPool | None:
+    """Grade the pending submissions into the store; returns the pool, whose workers are
+    still stopping (close it once the outputs are written)."""
     if not pending:
-        return
+        return None
     import threading
     from tqdm import tqdm
     threading.Thread(target=preload_plotting, name="preload-plotting", daemon=True).start()
@@ -128,4 +135,6 @@ def _grade(pending, course, options: GradingOptions, jobs: int, key: str, store:
             store.put(result)
             bar.set_postfix_str(f"{result.student}: {result.status}", refresh=False)
             bar.update(1)
-        WorkerPool(jobs, course, options, deadline).run(pending, on_result)
+        pool = WorkerPool(jobs, course, options, deadline)
+        pool.run(pending, on_result)
+    return pool

@@ -118,13 +118,19 @@ class SandboxFactory:
             link = spare[1]
         else:  # none ready, or another config (a restart, torch told to answer otherwise): it waits
             link = new_link(self.template, config)
+        self.start_spare()
+        return link
+
+    def start_spare(self) -> None:
+        """With spares on and none waiting: ask for one (a batch worker also calls this
+        before its first submission, so that sandbox starts while the worker collects its
+        tests)."""
         if self.keep_spare and self._spare is None:
             first = sandbox_config(self.config())  # what a submission's first sandbox asks for
             try:
                 self._spare = (first, begin_link(self.template, first))
             except (OSError, SandboxStartError):
                 pass  # none ahead this time: the next submission starts its own
-        return link
 
     def _spare_link(self) -> tuple[dict, Link] | None:
         """The spare with the template's answer read (None if the start failed)."""

@@ -361,7 +361,11 @@ def test_an_overdue_grader_worker_is_stopped_and_the_batch_goes_on(tmp_path):
             for s in ("ann", "bo")]
     results = []
     # No grading fits in 10 ms: each worker is stopped, recorded, and replaced for the next one.
-    WorkerPool(1, course, options, deadline_s=0.01).run(subs, results.append)
+    pool = WorkerPool(1, course, options, deadline_s=0.01)
+    try:
+        pool.run(subs, results.append)
+    finally:
+        pool.close()
     assert [(r.student, r.status) for r in results] == [("ann", "timeout"), ("bo", "timeout")]
     assert all("grader worker was stopped" in r.message for r in results)
 
@@ -597,3 +601,19 @@ def test_a_standalone_template_sandbox_starts_with_what_an_optimizer_step_import
         sub.close()
     finally:
         factory.close()
+
+
+def test_a_worker_asks_for_its_first_sandbox_before_it_collects_its_tests(tmp_path):
+    """The first submission's sandbox starts while the worker's pytest session collects
+    (SubmissionGrader.serve), not when the first submission arrives."""
+    from autograder.batch.grade import GradingOptions, SubmissionGrader
+    from autograder.course import load_course
+
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    grader = SubmissionGrader(course, GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),)))
+    seen = []
+    try:
+        grader.serve(lambda: seen.append(grader.factory._spare is not None and grader.factory._spare_link() is not None))
+    finally:
+        grader.close()
+    assert seen == [True]
