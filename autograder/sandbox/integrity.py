@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import types
 from itertools import chain
-from operator import attrgetter
+from operator import attrgetter, is_
 
 # Student code may replace builtins; the check keeps the originals.
-from builtins import (any, dict, getattr, id, isinstance, len, list, map, set, sorted, tuple, type,  # noqa: A004
-                      vars, zip)
+from builtins import (RuntimeError, ValueError, all, any, dict, getattr, id, isinstance, len, list, map, set,  # noqa: A004
+                      sorted, tuple, type, vars, zip)
 
 _PARTS = attrgetter("__code__", "__defaults__", "__kwdefaults__", "__globals__", "__closure__")
+_CELL_CONTENTS = attrgetter("cell_contents")  # ValueError for an empty cell
 
 
 def _function_parts(fn) -> tuple:
@@ -56,7 +57,7 @@ class Snapshot:
         self._functions: dict = {}   # label -> (function, parts)
         self._namespaces: dict = {}  # label -> (live dict, copy, strict)
         self._seen: set = set()
-        self._verified: tuple | None = None  # (identities, the objects they belong to): see changed()
+        self._verified: tuple | None = None  # what the last clean check saw (_record): see changed()
 
     def add_function(self, label: str, fn) -> None:
         if id(fn) in self._seen:
@@ -102,35 +103,46 @@ class Snapshot:
         """Labels of what differs from the record (empty when nothing does).
 
         It runs after every reply of the request loop (about 90 a student), so it first
-        asks, in C, whether anything is other than at the last check that found nothing:
-        the identities of every function's parts and cells and of every recorded
-        namespace's keys and values, in order. The objects behind those identities are
-        kept alive with them, so an equal identity is the same object. Only when
-        something differs are the live objects compared with the record one by one
-        (a module that gained a global is then found unchanged and the fast check
-        starts from that state)."""
-        before = self._identities()
-        if self._verified is not None and before[0] == self._verified[0]:
+        asks, in C, whether everything is the very object it was at the last check that
+        found nothing: every function's parts and cells' contents and every recorded
+        namespace's keys and values, in order (`all(map(operator.is_, ...))`, about half
+        the time of comparing tuples of their ids). That record keeps the objects alive,
+        so no object compared can be a new one at a reused address. Only when something
+        differs are the live objects compared with the first record one by one (a module
+        that gained a global is then found unchanged and the fast check starts from that
+        state)."""
+        if self._verified is not None and self._unchanged(self._verified):
             return []
+        before = self._record()
         out = self._compare()
         # Taken as the new starting point only if nothing moved while it was compared
         # (student code may run threads).
-        after = self._identities()
-        self._verified = after if not out and after[0] == before[0] else None
+        self._verified = before if not out and self._unchanged(before) else None
         return out
 
-    def _identities(self) -> tuple:
+    def _record(self) -> tuple:
         functions = [fn for fn, _parts in self._functions.values()]
-        parts = list(map(_PARTS, functions))
-        cells = list(chain.from_iterable(p[4] for p in parts if p[4] is not None))
+        parts = list(chain.from_iterable(map(_PARTS, functions)))
+        cells = list(chain.from_iterable(fn.__closure__ or () for fn in functions))
         contents = list(map(_cell_contents, cells))
-        objects = [parts, cells, contents]
-        ids = [tuple(map(id, chain.from_iterable(parts))), tuple(map(id, contents))]
-        for live, _copy, _strict in self._namespaces.values():
-            keys, values = tuple(live), tuple(live.values())
-            objects.append((keys, values))
-            ids.append((tuple(map(id, keys)), tuple(map(id, values))))
-        return tuple(ids), objects
+        namespaces = [(live, len(live), list(live), list(live.values())) for live, _copy, _strict
+                      in self._namespaces.values()]
+        return functions, parts, cells, contents, namespaces
+
+    @staticmethod
+    def _unchanged(record: tuple) -> bool:
+        functions, parts, cells, contents, namespaces = record
+        try:
+            if not (all(map(is_, chain.from_iterable(map(_PARTS, functions)), parts))
+                    and all(map(is_, map(_CELL_CONTENTS, cells), contents))):
+                return False
+            for live, size, keys, values in namespaces:
+                # the sizes first: map() stops at the shorter of the two
+                if len(live) != size or not (all(map(is_, live, keys)) and all(map(is_, live.values(), values))):
+                    return False
+        except (ValueError, RuntimeError):  # an emptied cell; a namespace changed while it was read
+            return False
+        return True
 
     def _compare(self) -> list[str]:
         out = []

@@ -327,6 +327,9 @@ def test_snapshot_keeps_seeing_changes_after_many_clean_checks():
         # renamed: the same values in the same order, under another key
         ("kit.REGISTRY.double", lambda m: m.REGISTRY.__setitem__("triple", m.REGISTRY.pop("double"))),
         ("kit.helper", lambda m: setattr(m, "helper", abs)),
+        # an object that claims to equal everything is still another object
+        ("kit.helper", lambda m: setattr(m, "helper", type("Equal", (), {"__eq__": lambda s, o: True,
+                                                                         "__hash__": lambda s: 0})())),
     ]
     for label, change in changes:
         module, snapshot = build()
