@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Callable
+from typing import Callable, TypeVar
 import time
 from collections import deque
 from pathlib import Path
@@ -64,6 +64,9 @@ def sandbox_env(home: str, threads: int) -> dict:
     return env
 
 
+T = TypeVar("T")
+
+
 class Template:
     """The fork server process (see template.py); restarted if it dies."""
 
@@ -111,51 +114,49 @@ class Template:
             raise SandboxStartError("the sandbox template did not answer" + (f": {tail[0]}" if tail else ""))
         return json.loads(data)
 
+    def fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> int:
+        """Start one sandbox; returns its process group id."""
+        return self._restarting(lambda: self._send(config, fds, timeout) or self._answer())
+
     def request_fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> Callable[[], int]:
-        """Send a fork request (a template that died is started again once) without
-        waiting for the answer; returns what reads it: the sandbox's process group id."""
-        for attempt in (1, 2):
-            try:
-                if self.proc is None or self.proc.poll() is not None:
-                    self.start()
-                self._await_ready(timeout)
-                assert self.control is not None
-                socket.send_fds(self.control, [json.dumps(config).encode()], fds)
-                break
-            except (OSError, SandboxStartError):
-                self.stop()
-                if attempt == 2:
-                    raise
+        """Send a fork request without waiting for the answer; returns what reads it (the
+        sandbox's process group id). A template that dies before it answers is not asked
+        again: the caller starts that sandbox another way."""
+        self._restarting(lambda: self._send(config, fds, timeout))
         control = self.control
 
         def answer() -> int:
             if self.control is not control or control is None:
                 raise SandboxStartError("the sandbox template was restarted before it answered")
-            reply = self._receive(30.0)
-            if "pid" not in reply:
+            try:
+                return self._answer()
+            except (OSError, SandboxStartError):
                 self.stop()
-                raise SandboxStartError(f"sandbox template refused: {reply.get('error')}")
-            return int(reply["pid"])
+                raise
         return answer
 
-    def fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> int:
-        """Start one sandbox; returns its process group id."""
+    def _restarting(self, action: Callable[[], T]) -> T:
         for attempt in (1, 2):  # a template that died is started again once
             try:
-                if self.proc is None or self.proc.poll() is not None:
-                    self.start()
-                self._await_ready(timeout)
-                assert self.control is not None
-                socket.send_fds(self.control, [json.dumps(config).encode()], fds)
-                reply = self._receive(30.0)
-                if "pid" not in reply:
-                    raise SandboxStartError(f"sandbox template refused: {reply.get('error')}")
-                return int(reply["pid"])
+                return action()
             except (OSError, SandboxStartError):
                 self.stop()
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def _send(self, config: dict, fds: list[int], timeout: float) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self._await_ready(timeout)
+        assert self.control is not None
+        socket.send_fds(self.control, [json.dumps(config).encode()], fds)
+
+    def _answer(self) -> int:
+        reply = self._receive(30.0)
+        if "pid" not in reply:
+            raise SandboxStartError(f"sandbox template refused: {reply.get('error')}")
+        return int(reply["pid"])
 
     def stop(self) -> None:
         if self.control is not None:
