@@ -121,6 +121,7 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
                     code = 70
                     try:
                         control.close()
+                        sandboxes.close_in_child()
                         start_sandbox(config, *fds, as_init=as_init)
                     finally:
                         os._exit(code)
@@ -290,14 +291,18 @@ class InitSandboxes:
 
     def start(self, config: dict, chan_fd: int, out_fd: int, status_fd: int, control: socket.socket) -> int | None:
         """Start one sandbox; returns the init's pid (its process group), or None when no
-        namespace could be entered this time (the caller starts it the fallback way)."""
+        namespace could be entered or `sleep` not started this time (the caller then
+        starts it the reaper way)."""
         for fd in (chan_fd, out_fd, status_fd):
             os.set_inheritable(fd, False)
         if not self.namespaces._enter():
             return None
         student = -1
         try:
-            init = os.posix_spawn(self.sleep, [self.sleep, "infinity"], {}, setsid=True)
+            try:
+                init = os.posix_spawn(self.sleep, [self.sleep, "infinity"], {}, setsid=True)
+            except OSError:
+                return None  # `sleep` cannot run here after all: this sandbox starts the reaper way
             try:
                 student = os.fork()
             except OSError:
@@ -309,10 +314,9 @@ class InitSandboxes:
         if student == 0:
             code = 70
             try:
-                signal.set_wakeup_fd(-1)
                 control.close()
-                for fd in (self.wake_r, self.wake_w, status_fd, *(entry[0] for entry in self.students.values())):
-                    os.close(fd)
+                os.close(status_fd)
+                self.close_in_child()
                 start_student(config, chan_fd, out_fd)
             finally:
                 os._exit(code)
@@ -321,6 +325,14 @@ class InitSandboxes:
         self.students[student] = [status_fd, init]
         self.inits[init] = student
         return init
+
+    def close_in_child(self) -> None:
+        """In a process the template forks: let go of the template's wake-up pipe and of
+        the other sandboxes' status pipes (their graders must see them close)."""
+        if self.enabled:
+            signal.set_wakeup_fd(-1)
+            for fd in (self.wake_r, self.wake_w, *(entry[0] for entry in self.students.values())):
+                os.close(fd)
 
     def stop_all(self) -> None:
         if self.enabled:

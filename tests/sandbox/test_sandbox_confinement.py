@@ -270,20 +270,18 @@ def test_a_root_template_starts_a_sleep_init_and_the_student_in_a_new_pid_namesp
         sub.close()
 
 
-class ReaperTemplate:
-    """A template that finds no `sleep` program: its sandboxes take the reaper path."""
-    CODE = ("import shutil, sys; shutil.which = lambda *args, **kwargs: None; "
-            "from autograder.sandbox.template import main; main(int(sys.argv[1]), sys.argv[2])")
-
-
 @pytest.mark.skipif(not AS_ROOT, reason="the reaper path without `sleep` is the root template's fallback")
-def test_without_sleep_a_root_template_forks_a_reaper_as_the_sandboxs_init():
-    """Where no `sleep` is found, the template forks the reaper straight into the new PID
-    namespace (NewPidNamespaceForks): the reaper is PID 1 and the student's parent, reports
-    the student's exit, and its end takes the setsid'd loops with it."""
+@pytest.mark.parametrize("sleep", [None, "/nonexistent/sleep"], ids=["not-found", "cannot-start"])
+def test_without_sleep_a_root_template_forks_a_reaper_as_the_sandboxs_init(sleep):
+    """Where no `sleep` is found, or the one found cannot start, the template forks the
+    reaper straight into the new PID namespace (NewPidNamespaceForks): the reaper is PID 1
+    and the student's parent, reports the student's exit, and its end takes the setsid'd
+    loops with it."""
     from autograder.sandbox import SandboxFactory
     from autograder.sandbox.launcher import Template
-    template = type("NoSleepTemplate", (ReaperTemplate, Template), {})(1)
+    code = (f"import shutil, sys; shutil.which = lambda *args, **kwargs: {sleep!r}; "
+            "from autograder.sandbox.template import main; main(int(sys.argv[1]), sys.argv[2])")
+    template = type("NoSleepTemplate", (Template,), {"CODE": code})(1)
     template.start()
     factory = SandboxFactory(LIMITS, device="cpu", template=template)
     try:
