@@ -160,13 +160,16 @@ class WorkerPool:
                         workers[i] = self._replace(w, overdue, queue, attempts, on_result)
                 workers = [w for w in workers if w is not None]
         except BaseException:
-            self._stopping = [w for w in workers if w is not None]
+            self._stop([w for w in workers if w is not None])
             self.close()
             raise
-        # Every result is in: the workers are told to stop, and they close their sandboxes
-        # and templates while the batch writes its outputs (close() waits for them).
-        self._stopping = [w for w in workers if w is not None]
-        for w in self._stopping:
+        # Every result is in: the workers close their sandboxes and templates while the
+        # batch writes its outputs (close() waits for them).
+        self._stop([w for w in workers if w is not None])
+
+    def _stop(self, workers: list[_Worker]) -> None:
+        self._stopping = workers
+        for w in workers:
             try:
                 w.conn.send(None)
             except OSError:
@@ -174,11 +177,6 @@ class WorkerPool:
 
     def close(self) -> None:
         """Wait for the workers told to stop (killing any that do not), then the zygote."""
-        for w in self._stopping:
-            try:
-                w.conn.send(None)
-            except OSError:
-                pass
         for w in self._stopping:
             w.process.join(10)
             w.kill()

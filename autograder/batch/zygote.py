@@ -53,6 +53,7 @@ def serve(control_fd: int, kit_parent: str) -> None:
         folding.start()
     template.preload_modules((*template.ALWAYS, *preload))
     template.import_sandbox_code()
+    template.list_kit_modules()  # once, for every template forked from here
     if folding is not None:
         folding.join()
         template.fold_into_huge_pages()

@@ -13,10 +13,10 @@ import socket
 import subprocess
 import sys
 import tempfile
-from typing import Callable, TypeVar
 import time
 from collections import deque
 from pathlib import Path
+from typing import Callable, TypeVar
 
 # wire (which imports torch) is imported where frames are read and written: the batch's
 # parent process imports this module only to start processes, and torch would cost it
@@ -116,7 +116,10 @@ class Template:
 
     def fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> int:
         """Start one sandbox; returns its process group id."""
-        return self._restarting(lambda: self._send(config, fds, timeout) or self._answer())
+        def send_and_answer() -> int:
+            self._send(config, fds, timeout)
+            return self._answer()
+        return self._restarting(send_and_answer)
 
     def request_fork(self, config: dict, fds: list[int], timeout: float = 120.0) -> Callable[[], int]:
         """Send a fork request without waiting for the answer; returns what reads it (the

@@ -88,9 +88,7 @@ def main(control_fd: int, kit_parent: str = "", fold_after: int | None = FOLD_AF
     import torch
     preload_modules((*ALWAYS, *preload))
     import_sandbox_code()
-    global KIT_MODULES
-    from autograder.sandbox import child
-    KIT_MODULES = child.kit_modules_now()
+    list_kit_modules()
     forks_into_new_namespaces = NewPidNamespaceForks()
     sandboxes = InitSandboxes(forks_into_new_namespaces)
     control.send(json.dumps({"ready": True, "pid": os.getpid(), "torch": torch.__version__}).encode())
@@ -141,6 +139,16 @@ def import_sandbox_code() -> None:
         import autograder.probes  # noqa: F401 - kit helpers the tests construct in the sandbox
     except ImportError:
         pass
+
+
+def list_kit_modules() -> None:
+    """Set KIT_MODULES, unless it was set (by a batch's zygote, before it forked this
+    template) and nothing has been imported since: reading every module name writes its
+    reference count, which in a forked process copies the pages the names lie on."""
+    global KIT_MODULES
+    if KIT_MODULES is None or KIT_MODULES[0] != len(sys.modules):
+        from autograder.sandbox import child
+        KIT_MODULES = child.kit_modules_now()
 
 
 class NewPidNamespaceForks:
