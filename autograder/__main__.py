@@ -1,3 +1,3 @@
-from autograder.cli import main
+from autograder.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())

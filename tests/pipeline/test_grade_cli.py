@@ -120,6 +120,22 @@ def test_an_internal_error_exits_3(capsys, monkeypatch, reference_dir):
     assert "internal error: RuntimeError: the grader itself broke" in err
 
 
+
+def test_the_installed_command_returns_mains_code_and_skips_the_exit_collection(monkeypatch):
+    """`autograder` (the console script and python -m autograder) is console_main: main's
+    exit code, with the heap frozen so the interpreter's exit does not walk it again."""
+    import gc
+    pyproject = (Path(cli.__file__).parents[1] / "pyproject.toml").read_text()
+    assert '\nautograder = "autograder.cli:console_main"\n' in pyproject  # tomllib: Python 3.11+
+    assert "console_main()" in (Path(cli.__file__).parent / "__main__.py").read_text()
+    monkeypatch.setattr(cli, "main", lambda argv=None: 3)
+    gc.unfreeze()
+    try:
+        assert cli.console_main() == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
 # -- file mapping and broken files (in process: fast) -------------------------------------
 def test_folder_maps_by_metadata_subfolder_and_file_name(tmp_path, course):
     notebook_from(reference_source("01_tensors"), tmp_path / "homework.ipynb", assignment="01_tensors")
