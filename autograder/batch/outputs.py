@@ -1,9 +1,11 @@
 """What a batch leaves in its output folder, always rebuilt from the result store:
 per-student report files, the CSV gradebook, the text summary and the histogram PNG.
 
-Rebuilding everything from the store (rather than writing files as results arrive)
-is what makes a kill -9 harmless: a resumed batch rewrites any file the kill left
-half-written or never wrote. Every file is written to a temporary name and renamed.
+Rebuilding everything from the store is what makes a kill -9 harmless: a resumed batch
+rewrites any file the kill left half-written or never wrote. Every file is written to a
+temporary name and renamed. A running batch writes each student's report files as the
+result arrives, once the store holds it (write_student_reports), so the end rewrites
+only the others: the results of earlier runs, for --resume and merge.
 """
 from __future__ import annotations
 
@@ -32,22 +34,30 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     os.replace(tmp, path)
 
 
-def write_outputs(out: Path, results: list[Result], points: list[tuple[str, float]], info: dict) -> None:
-    write_reports(out, results)
+def write_outputs(out: Path, results: list[Result], points: list[tuple[str, float]], info: dict,
+                  written: frozenset[str] = frozenset()) -> None:
+    """Everything from these results (the store's); `written`: students whose report
+    files this process wrote from the same stored result (write_student_reports)."""
+    write_reports(out, results, written)
     write_atomic(out / GRADEBOOK, gradebook_csv(results, [a for a, _ in points]))
     write_atomic(out / SUMMARY, summary_text(results, points, info))
     write_atomic(out / HISTOGRAM, histogram_png(results, info))
 
 
-def write_reports(out: Path, results: list[Result]) -> None:
+def write_student_reports(out: Path, r: Result) -> None:
+    folder = out / REPORTS / r.student
+    for name, text in r.reports.items():
+        write_atomic(folder / name, text)
+    for stale in folder.iterdir():  # a regraded error row must not keep an old report
+        if stale.name not in r.reports and not stale.name.startswith("."):
+            stale.unlink() if stale.is_file() else shutil.rmtree(stale)
+
+
+def write_reports(out: Path, results: list[Result], written: frozenset[str] = frozenset()) -> None:
     root = out / REPORTS
     for r in results:
-        folder = root / r.student
-        for name, text in r.reports.items():
-            write_atomic(folder / name, text)
-        for stale in folder.iterdir():  # a regraded error row must not keep an old report
-            if stale.name not in r.reports and not stale.name.startswith("."):
-                stale.unlink() if stale.is_file() else shutil.rmtree(stale)
+        if r.student not in written:
+            write_student_reports(out, r)
     keep = {r.student for r in results}
     if root.is_dir():
         for folder in root.iterdir():

@@ -153,6 +153,8 @@ class WorkerPool:
                             raise result
                         if result is not None:
                             w.task = None
+                            if queue:  # it grades the next one while this result is stored
+                                w.assign(queue.popleft())
                             on_result(result)
                             continue
                     overdue = time.monotonic() - w.started > self.deadline_s

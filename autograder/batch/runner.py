@@ -11,7 +11,7 @@ from pathlib import Path
 import autograder
 from autograder.batch.discover import discover
 from autograder.batch.grade import GradingOptions, grading_key
-from autograder.batch.outputs import preload_plotting, write_outputs
+from autograder.batch.outputs import preload_plotting, write_outputs, write_student_reports
 from autograder.batch.pool import WorkerPool
 from autograder.batch.shard import parse_shard, roster_hash
 from autograder.batch.store import SCHEMA, ResultStore
@@ -103,10 +103,11 @@ def run_batch(args, course) -> int:
                   f"{len(submissions) - len(pending)} already graded, grading {len(pending)} with "
                   f"{min(jobs, max(1, len(pending)))} worker(s), {options.torch_threads} torch thread(s) each",
                   file=sys.stderr)
-            pool = _grade(pending, course, options, jobs, key, store)
+            written: set[str] = set()
+            pool = _grade(pending, course, options, jobs, key, store, out, written)
             try:
                 results = store.results(sorted(mine))
-                write_outputs(out, results, points, info)
+                write_outputs(out, results, points, info, frozenset(written))
             finally:
                 if pool is not None:
                     pool.close()  # its workers closed their sandboxes meanwhile
@@ -119,9 +120,10 @@ def run_batch(args, course) -> int:
 
 
 def _grade(pending, course, options: GradingOptions, jobs: int, key: str,
-           store: ResultStore) -> WorkerPool | None:
-    """Grade the pending submissions into the store; returns the pool, whose workers are
-    still stopping (close it once the outputs are written)."""
+           store: ResultStore, out: Path, written: set[str]) -> WorkerPool | None:
+    """Grade the pending submissions into the store, writing each one's report files
+    once it is stored (their names go into `written`); returns the pool, whose workers
+    are still stopping (close it once the outputs are written)."""
     if not pending:
         return None
     import threading
@@ -133,6 +135,10 @@ def _grade(pending, course, options: GradingOptions, jobs: int, key: str,
             sub = next(s for s in pending if s.student == result.student)
             result.content_hash, result.grading_key = sub.content_hash, key
             store.put(result)
+            # Now rather than at the end, where the batch waits for them: a worker is
+            # already grading its next submission meanwhile.
+            write_student_reports(out, result)
+            written.add(result.student)
             bar.set_postfix_str(f"{result.student}: {result.status}", refresh=False)
             bar.update(1)
         pool = WorkerPool(jobs, course, options, deadline)

@@ -1,10 +1,11 @@
 """Durable, incremental batch results: one SQLite database per output folder.
 
 Why SQLite in WAL mode with synchronous=FULL: every graded submission is committed in
-its own transaction before the batch moves on, and a committed transaction survives a
-kill -9 (or a power cut) at any moment; an interrupted one leaves no trace. The student
-id is the primary key, so a resumed batch can neither duplicate nor lose a result. Only
-the batch's parent process writes; workers hand their results to it.
+its own transaction before its report files are written or the next result is
+recorded, and a committed transaction survives a kill -9 (or a power cut) at any
+moment; an interrupted one leaves no trace. The student id is the primary key, so a
+resumed batch can neither duplicate nor lose a result. Only the batch's parent process
+writes; workers hand their results to it.
 
 A row remembers the content hash of the submission and the grading key (kit, course
 and options): on --resume a row counts as finished only when both still match.

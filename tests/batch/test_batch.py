@@ -237,6 +237,11 @@ def test_kill_minus_9_then_resume_matches_uninterrupted_run(course_file, clean_c
     before = {r[0]: r for r in _stored(out)}
     graded_at = _graded_at(out)
     assert 3 <= len(before) < len(clean_sources())
+    # Each stored student's report files were written when the result arrived (the kill
+    # may have caught the last one between the store and its files).
+    reported = [s for s in before if REPORT_FILES <= {p.name for p in (out / "reports" / s).glob("*")}]
+    assert len(reported) >= len(before) - 1
+    early = {s: (out / "reports" / s / "report.json").read_text() for s in reported}
     proc = batch(course_file, clean_class, out, "--resume")
     assert proc.returncode == 0, proc.stderr
     assert f"{len(before)} already graded" in proc.stderr
@@ -245,6 +250,9 @@ def test_kill_minus_9_then_resume_matches_uninterrupted_run(course_file, clean_c
     assert after == _stored(baseline)
     assert {s: t for s, t in _graded_at(out).items() if s in before} == graded_at  # not regraded
     assert gradebook(out) == gradebook(baseline)
+    assert {s: (out / "reports" / s / "report.json").read_text() for s in reported} == early
+    for student in clean_sources():
+        assert REPORT_FILES <= {p.name for p in (out / "reports" / student).iterdir()}, student
 
 
 def test_resume_regrades_only_changed_submissions(course_file, tmp_path):
@@ -368,6 +376,31 @@ def test_an_overdue_grader_worker_is_stopped_and_the_batch_goes_on(tmp_path):
         pool.close()
     assert [(r.student, r.status) for r in results] == [("ann", "timeout"), ("bo", "timeout")]
     assert all("grader worker was stopped" in r.message for r in results)
+
+
+def test_a_worker_is_handed_its_next_submission_before_its_result_is_stored(tmp_path, monkeypatch):
+    """The store's commit (synchronous, ~3 ms) and the report files happen while the
+    worker already grades the next submission, not while it waits for one."""
+    from autograder.batch import pool as pool_module
+    from autograder.batch.discover import StudentSubmission
+    from autograder.batch.grade import GradingOptions
+    from autograder.course import load_course
+
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    folder = write_class(tmp_path / "class", {s: source() for s in ("ann", "bo", "cy")})
+    subs = [StudentSubmission(s, folder / f"{s}.py", s) for s in ("ann", "bo", "cy")]
+    events = []
+    assign = pool_module._Worker.assign
+    monkeypatch.setattr(pool_module._Worker, "assign",
+                        lambda self, sub: (events.append(("assign", sub.student)), assign(self, sub)))
+    pool = pool_module.WorkerPool(1, course, options, deadline_s=300)
+    try:
+        pool.run(subs, lambda result: events.append(("stored", result.student)))
+    finally:
+        pool.close()
+    assert events == [("assign", "ann"), ("assign", "bo"), ("stored", "ann"), ("assign", "cy"),
+                      ("stored", "bo"), ("stored", "cy")]
 
 
 # -- the summary: one maximum everywhere (the reports'), and the CUDA policy stated --------
