@@ -100,10 +100,13 @@ class _Worker:
 
 
 class WorkerPool:
-    def __init__(self, jobs: int, course, options: GradingOptions, deadline_s: float):
+    def __init__(self, jobs: int, course, options: GradingOptions, deadline_s: float,
+                 zygote: Zygote | None = None):
+        """zygote: one already started for these options' torch threads (the pool closes
+        it); without one, run() starts its own where Linux allows."""
         self.jobs, self.course, self.options, self.deadline_s = jobs, course, options, deadline_s
         self.ctx = multiprocessing.get_context("spawn")  # torch is unsafe to fork once imported
-        self.zygote = None
+        self.zygote = zygote
         self._stopping: list[_Worker] = []
 
     def _new_worker(self) -> _Worker:
@@ -121,13 +124,13 @@ class WorkerPool:
     def run(self, tasks: list[StudentSubmission], on_result: Callable[[Result], None]) -> None:
         queue = deque(tasks)
         attempts: dict[str, int] = {}
-        if zygote_supported() and tasks:
+        if self.zygote is None and zygote_supported() and tasks:
             try:
                 self.zygote = Zygote(self.options.torch_threads)
             except OSError as exc:
                 print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
-            else:  # decided while the zygote imports torch
-                self.zygote.plan(*self._plan(tasks))
+        if self.zygote is not None and tasks:  # decided while the zygote imports torch
+            self.zygote.plan(*self._plan(tasks))
         workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]
         try:
             while True:

@@ -33,6 +33,19 @@ def selected_points(course, assignment_ids: list[str] | None) -> list[tuple[str,
     return [(a.id, float(a.points)) for a in course.assignments]
 
 
+def start_zygote(threads: int):
+    """The batch's zygote (siblings.Zygote), started before anything else is known, or
+    None where Linux does not allow one (the pool then starts workers the slow way)."""
+    from autograder.batch.siblings import Zygote, zygote_supported
+    if not zygote_supported():
+        return None
+    try:
+        return Zygote(threads)
+    except OSError as exc:
+        print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
+        return None
+
+
 def require_cuda_or_fail() -> None:
     import torch
     if not torch.cuda.is_available():
@@ -74,6 +87,17 @@ def run_batch(args, course) -> int:
     jobs = args.jobs if args.jobs is not None else cores
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
+    # The zygote's torch import is the longest step before the first grade: it starts
+    # now and imports while the class is found and the store is read.
+    zygote = start_zygote(max(1, cores // jobs))
+    try:
+        return _run(args, course, points, shard, cores, jobs, zygote)
+    finally:
+        if zygote is not None:
+            zygote.close()  # a no-op once the pool has closed it
+
+
+def _run(args, course, points, shard, cores: int, jobs: int, zygote) -> int:
     layout, submissions = discover(args.path, [a.id for a in course.assignments])
     roster = [s.student for s in submissions]
     mine = set(shard.select(roster))
@@ -104,7 +128,7 @@ def run_batch(args, course) -> int:
                   f"{min(jobs, max(1, len(pending)))} worker(s), {options.torch_threads} torch thread(s) each",
                   file=sys.stderr)
             written: set[str] = set()
-            pool = _grade(pending, course, options, jobs, key, store, out, written)
+            pool = _grade(pending, course, options, jobs, key, store, out, written, zygote)
             try:
                 results = store.results(sorted(mine))
                 write_outputs(out, results, points, info, frozenset(written))
@@ -120,7 +144,7 @@ def run_batch(args, course) -> int:
 
 
 def _grade(pending, course, options: GradingOptions, jobs: int, key: str,
-           store: ResultStore, out: Path, written: set[str]) -> WorkerPool | None:
+           store: ResultStore, out: Path, written: set[str], zygote=None) -> WorkerPool | None:
     """Grade the pending submissions into the store, writing each one's report files
     once it is stored (their names go into `written`); returns the pool, whose workers
     are still stopping (close it once the outputs are written)."""
@@ -141,6 +165,6 @@ def _grade(pending, course, options: GradingOptions, jobs: int, key: str,
             written.add(result.student)
             bar.set_postfix_str(f"{result.student}: {result.status}", refresh=False)
             bar.update(1)
-        pool = WorkerPool(jobs, course, options, deadline)
+        pool = WorkerPool(jobs, course, options, deadline, zygote)
         pool.run(pending, on_result)
     return pool

@@ -199,6 +199,8 @@ class Zygote:
 
     def close(self) -> None:
         self.control.close()
+        if not self.ready:  # never asked for a process (the batch stopped early): nothing to wait for
+            self.proc.kill()
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:

@@ -161,6 +161,39 @@ def test_existing_output_is_never_overwritten(tmp_path):
     assert proc.returncode == 2 and "not a batch output folder" in proc.stderr
 
 
+def test_the_zygote_starts_before_the_class_is_read_and_is_killed_when_the_batch_stops_early(tmp_path, monkeypatch):
+    """Its torch import overlaps finding the class and reading the store; a batch that
+    stops on a usage error after starting it neither waits for the import nor leaves it."""
+    from autograder.batch import runner
+    from autograder.batch.siblings import zygote_supported
+    from autograder.cli import build_parser
+    from autograder.course import load_course
+    if not zygote_supported():
+        pytest.skip("no zygote on this platform")
+    course = load_course(fast_course(tmp_path / "course"), check_notebooks=False)
+    folder = write_class(tmp_path / "class", {"alice": source()})
+    (tmp_path / "out").write_text("a file, not a folder")
+    events, started = [], []
+    start, discover_ = runner.start_zygote, runner.discover
+
+    def start_zygote(threads):
+        events.append("zygote")
+        started.append(start(threads))
+        return started[-1]
+
+    def discover(*args):
+        events.append("discover")
+        return discover_(*args)
+    monkeypatch.setattr(runner, "start_zygote", start_zygote)
+    monkeypatch.setattr(runner, "discover", discover)
+    args = build_parser().parse_args(["batch", str(folder), "--out", str(tmp_path / "out"), "--jobs", "1"])
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        runner.run_batch(args, course)
+    assert events == ["zygote", "discover"]
+    # killed at once, not waited for while it imports torch, and not left behind
+    assert started[0] is not None and started[0].proc.poll() == -signal.SIGKILL
+
+
 # -- whole batches through the sandbox ------------------------------------------------------
 @pytest.fixture(scope="module")
 def course_file(tmp_path_factory):
