@@ -39,9 +39,11 @@ def write_outputs(out: Path, results: list[Result], points: list[tuple[str, floa
     """Everything from these results (the store's); `written`: students whose report
     files this process wrote from the same stored result (write_student_reports)."""
     write_reports(out, results, written)
-    write_atomic(out / GRADEBOOK, gradebook_csv(results, [a for a, _ in points]))
-    write_atomic(out / SUMMARY, summary_text(results, points, info))
-    write_atomic(out / HISTOGRAM, histogram_png(results, info))
+    reports = [_report(r) for r in results]  # each report.json parsed once for all three
+    maxima = Maxima(results, points, reports)
+    write_atomic(out / GRADEBOOK, gradebook_csv(results, [a for a, _ in points], reports))
+    write_atomic(out / SUMMARY, summary_text(results, points, info, maxima))
+    write_atomic(out / HISTOGRAM, histogram_png(results, info, maxima))
 
 
 def write_student_reports(out: Path, r: Result) -> None:
@@ -65,24 +67,22 @@ def write_reports(out: Path, results: list[Result], written: frozenset[str] = fr
                 shutil.rmtree(folder)
 
 
-def gradebook_csv(results: list[Result], assignment_ids: list[str]) -> str:
+def gradebook_csv(results: list[Result], assignment_ids: list[str], reports: list[dict] | None = None) -> str:
     """The CSV gradebook writer's columns (student, a score per assignment, total,
     max_score, status), one row per student sorted by id and no timings, so equal
     gradings give identical files."""
+    if reports is None:
+        reports = [_report(r) for r in results]
     rows = [[r.student, *(csv_gradebook.number(r.assignment_scores.get(a, 0.0)) for a in assignment_ids),
-             csv_gradebook.number(r.score), csv_gradebook.number(r.max_score), r.status, _flags(r)]
-            for r in sorted(results, key=lambda r: r.student)]
+             csv_gradebook.number(r.score), csv_gradebook.number(r.max_score), r.status, _flags(report)]
+            for r, report in sorted(zip(results, reports), key=lambda pair: pair[0].student)]
     return csv_gradebook.write_rows(rows, assignment_ids)
 
 
-def _flags(r: Result) -> str:
-    """The report's flags (e.g. "tamper"), read from its stored JSON report."""
-    import json
-    try:
-        return " ".join(json.loads(r.reports.get("report.json") or "{}").get("flags") or [])
-    except (ValueError, AttributeError):
-        return ""
-
+def _flags(report: dict) -> str:
+    """The report's flags (e.g. "tamper")."""
+    flags = report.get("flags") or []
+    return " ".join(flags) if isinstance(flags, list) and all(isinstance(f, str) for f in flags) else ""
 
 
 def _report(r: Result) -> dict:
@@ -100,10 +100,13 @@ class Maxima:
     report says what it was graded out of), and what happened to the CUDA-only checks, for
     the summary and the histogram."""
 
-    def __init__(self, results: list[Result], points: list[tuple[str, float]]):
+    def __init__(self, results: list[Result], points: list[tuple[str, float]], parsed: list[dict] | None = None):
+        """parsed: each result's report (_report), when the caller has them already."""
         self.course = {aid: float(p) for aid, p in points}
-        reports = [_report(r) for r in results if r.status == "graded"]
-        reports = [rep for rep in reports if rep] or [rep for rep in map(_report, results) if rep]
+        if parsed is None:
+            parsed = [_report(r) for r in results]
+        reports = [rep for r, rep in zip(results, parsed) if r.status == "graded" and rep] or \
+            [rep for rep in parsed if rep]
         totals = Counter(round(float(rep.get("max_score", 0.0)), 6) for rep in reports)
         self.total = totals.most_common(1)[0][0] if totals else float(sum(self.course.values()))
         self.assignment = dict(self.course)
@@ -144,8 +147,9 @@ def histogram_counts(results: list[Result], maximum: float) -> list[int]:
     return counts
 
 
-def summary_text(results: list[Result], points: list[tuple[str, float]], info: dict) -> str:
-    maxima = Maxima(results, points)
+def summary_text(results: list[Result], points: list[tuple[str, float]], info: dict,
+                 maxima: Maxima | None = None) -> str:
+    maxima = maxima or Maxima(results, points)
     lines = [f"Batch summary: {len(results)} submissions from {info.get('source', '?')} "
              f"(shard {info.get('shard', '1/1')}), grading key {info.get('grading_key', '?')}"]
     counts = Counter(r.status for r in results)
@@ -191,13 +195,13 @@ def preload_plotting() -> None:
         pass
 
 
-def histogram_png(results: list[Result], info: dict) -> bytes:
+def histogram_png(results: list[Result], info: dict, maxima: Maxima | None = None) -> bytes:
     # The object-oriented API (no pyplot) keeps matplotlib free of global state and
     # needs no display: the Agg canvas renders straight to PNG bytes.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    maximum = Maxima(results, [(a, p) for a, p in info.get("points") or []]).total
+    maximum = (maxima or Maxima(results, [(a, p) for a, p in info.get("points") or []])).total
     counts = histogram_counts(results, maximum)
     width = 100 / BINS
     fig = Figure(figsize=(6, 3.5), dpi=100)
