@@ -258,6 +258,11 @@ class PerTestHooks:
     returns: the GradingPlugin itself, or the run that a batch worker's shared session
     (batch/session.py) serves at the moment."""
 
+    # The test being set up: the fixtures below read it here rather than from pytest's
+    # `request`, for which pytest builds a fixture definition (with a signature
+    # inspection) each time a fixture asks for it, several times a test.
+    _item = None
+
     def grading(self) -> "GradingPlugin":
         raise NotImplementedError
 
@@ -267,6 +272,7 @@ class PerTestHooks:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item):
+        self._item = item  # before its fixtures, which pytest sets up after this hook
         self.grading().before_test(item)
 
     @pytest.hookimpl(hookwrapper=True)
@@ -275,8 +281,8 @@ class PerTestHooks:
         self.grading().record_report(item, call)
 
     @pytest.fixture
-    def submission(self, request) -> Submission:
-        return self.grading().submission_for(assignment_of(request.node.path))
+    def submission(self) -> Submission:
+        return self.grading().submission_for(assignment_of(self._item.path))
 
     @pytest.fixture
     def course(self):
@@ -287,10 +293,11 @@ class PerTestHooks:
         return self.grading().grading_seed
 
     @pytest.fixture
-    def rng(self, request) -> torch.Generator:
+    def rng(self) -> torch.Generator:
         grading = self.grading()
-        outcome = grading.outcomes.get(request.node.nodeid)
-        test_id = outcome.id if outcome else request.node.nodeid
+        nodeid = self._item.nodeid
+        outcome = grading.outcomes.get(nodeid)
+        test_id = outcome.id if outcome else nodeid
         return torch.Generator().manual_seed(stable_seed(grading.grading_seed, test_id))
 
     @pytest.fixture
