@@ -10,7 +10,8 @@ solutions (the stubs with the first k exercises solved), in nbgrader's layout.
 nbgrader runs one process per assignment, all in parallel (its fair best on the same
 cores); batch runs with and without --assignment.
 
-Printed per class size: wall time (batch: the median of --runs runs, with their range),
+Printed per class size: wall time (batch: the median of --runs runs, with their range,
+and the CPU time the virtual machine's host took meanwhile, "host steal"),
 seconds per submission, the throughput ratio, and whole-process-tree peak memory
 (proportional set size, so pages shared between forked processes count once; sampled
 every 0.2 s); then each tool's fixed cost and per-student time (a line through the
@@ -204,11 +205,25 @@ class TreeMemory:
 class Run:
     seconds: float
     peak_mb: float
+    steal_s: float = float("nan")  # CPU time the virtual machine's host took meanwhile
+
+
+def stolen_seconds() -> float:
+    """All cores' steal time so far (Linux /proc/stat; NaN elsewhere): time a virtual
+    machine's host gave to others while this one had work. It is why the same run on
+    the same code can take 25 or 33 s here; printed so a reader can tell."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def timed_parallel(cmds: list[list[str]], cwd: Path, env: dict, sample_memory: bool = False) -> Run:
     """Run the commands in parallel; the wall time, and the tree's peak memory when
     sample_memory (NaN otherwise: sampling slows what it samples)."""
+    stolen = stolen_seconds()
     start = time.perf_counter()
     procs = [subprocess.Popen(c, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for c in cmds]
@@ -220,7 +235,7 @@ def timed_parallel(cmds: list[list[str]], cwd: Path, env: dict, sample_memory: b
     for cmd, proc, (_, err) in zip(cmds, procs, outputs):
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd[:3])} failed:\n{err[-2000:]}")
-    return Run(seconds, memory.peak_mb if memory is not None else float("nan"))
+    return Run(seconds, memory.peak_mb if memory is not None else float("nan"), stolen_seconds() - stolen)
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -349,7 +364,7 @@ def main() -> int:
                 ("" if n == nb_sampled_at else f" (sampled at {nb_sampled_at} students)")
             if ("nbgrader", n) in runs:
                 nb, how = runs["nbgrader", n], "measured"
-                nb_text = f"{nb.seconds:7.1f} s, {nb.seconds / n:5.2f} s/student, {nb_peak}"
+                nb_text = f"{nb.seconds:7.1f} s, {nb.seconds / n:5.2f} s/student, {nb_peak}, host steal {nb.steal_s:.1f} s"
             else:
                 nb, how = Run(nb_fixed + nb_per * n, float("nan")), "EXTRAPOLATED"
                 nb_text = f"{nb.seconds:7.1f} s, {nb.seconds / n:5.2f} s/student (extrapolated from " \
@@ -359,8 +374,8 @@ def main() -> int:
             for tool in ("batch --assignment", "batch (whole course)"):
                 r, (low, high) = runs[tool, n], spread[tool, n]
                 print(f"  {tool:23s}: {r.seconds:7.1f} s (median of {args.runs}: {low:.1f}-{high:.1f}), "
-                      f"{r.seconds / n:5.3f} s/student, peak {peak[tool, n]:6.0f} MB "
-                      f"-> {nb.seconds / r.seconds:5.1f}x nbgrader's throughput")
+                      f"{r.seconds / n:5.3f} s/student, peak {peak[tool, n]:6.0f} MB, host steal "
+                      f"{r.steal_s:.1f} s -> {nb.seconds / r.seconds:5.1f}x nbgrader's throughput")
         print()
         for tool in ("batch --assignment", "batch (whole course)"):
             fixed, per = line_through((3, runs[tool, 3].seconds), (sizes[-1], runs[tool, sizes[-1]].seconds))
