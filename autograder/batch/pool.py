@@ -181,13 +181,15 @@ class WorkerPool:
                 pass
 
     def close(self) -> None:
-        """Wait for the workers told to stop (killing any that do not), then the zygote."""
+        """Wait for the workers told to stop (killing any that do not), then let the
+        zygote go: with every worker and template gone it has nothing left to do but
+        exit, which the batch does not wait for."""
         for w in self._stopping:
             w.process.join(10)
             w.kill()
         self._stopping = []
         if self.zygote is not None:
-            self.zygote.close()
+            self.zygote.close(wait=False)
             self.zygote = None
 
     def _plan(self, tasks: list[StudentSubmission]) -> tuple[tuple, bool]:

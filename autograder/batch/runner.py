@@ -94,7 +94,7 @@ def run_batch(args, course) -> int:
         return _run(args, course, points, shard, cores, jobs, zygote)
     finally:
         if zygote is not None:
-            zygote.close()  # a no-op once the pool has closed it
+            zygote.close(wait=False)  # a no-op once the pool has closed it
 
 
 def _run(args, course, points, shard, cores: int, jobs: int, zygote) -> int:

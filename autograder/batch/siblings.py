@@ -197,14 +197,20 @@ class Zygote:
         conn.send((course, options, dict(os.environ), list(sys.path), os.getcwd(), template_pid, log))
         return conn, SiblingProcess(worker_pid, self), home
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Tell the zygote to leave (it returns at the end of its socket). wait=False:
+        do not wait for its exit (tens of ms for a process of torch's size), for a batch
+        whose workers are all gone: it ends on its own, and with the batch process at the
+        latest (PR_SET_PDEATHSIG)."""
         self.control.close()
-        if not self.ready:  # never asked for a process (the batch stopped early): nothing to wait for
+        if not self.ready:  # never asked for a process (the batch stopped early): not worth waiting for
             self.proc.kill()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            wait = True  # its end is immediate
+        if wait:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
         shutil.rmtree(self.home, ignore_errors=True)
 

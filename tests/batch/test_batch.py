@@ -430,10 +430,14 @@ def test_a_worker_is_handed_its_next_submission_before_its_result_is_stored(tmp_
     pool = pool_module.WorkerPool(1, course, options, deadline_s=300)
     try:
         pool.run(subs, lambda result: events.append(("stored", result.student)))
+        zygote = pool.zygote
     finally:
         pool.close()
     assert events == [("assign", "ann"), ("assign", "bo"), ("stored", "ann"), ("assign", "cy"),
                       ("stored", "bo"), ("stored", "cy")]
+    if zygote is not None:  # let go, not waited for: it leaves by itself once its socket ends
+        assert zygote.proc.returncode is None
+        assert zygote.proc.wait(10) == 0
 
 
 # -- the summary: one maximum everywhere (the reports'), and the CUDA policy stated --------
