@@ -131,10 +131,22 @@ def _infer_assignment(args, course) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from autograder.course import CourseError, load_course
-
     parser = build_parser()
     args = parser.parse_args(argv)
+    zygote = None
+    if args.command == "batch":  # its torch import starts now, beside loading the course
+        from autograder.batch.siblings import zygote_for_command
+        zygote = args.zygote = zygote_for_command(args.jobs)
+    try:
+        return _run(args)
+    finally:
+        if zygote is not None:
+            zygote.close(wait=False)  # the batch closed it already, or stopped before its pool
+
+
+def _run(args) -> int:
+    from autograder.course import CourseError, load_course
+
     try:
         # Only these commands read solutions/; graders (Gradescope, CI runners) and students
         # get the kit without it, so the others must not insist on the solution notebooks.

@@ -5,7 +5,16 @@ shard (a deterministic slice), pool (parallel workers), grade (one submission th
 the sandbox, in a worker), store (durable SQLite results), outputs (gradebook, reports,
 summary, histogram), merge (shards into one gradebook), runner (the batch command).
 """
-from autograder.batch.merge import run_merge
-from autograder.batch.runner import run_batch
-
 __all__ = ["run_batch", "run_merge"]
+
+
+def __getattr__(name: str):
+    """The two commands, imported when asked for: `autograder batch` starts its zygote
+    (batch.siblings) before the rest of the batch package is imported."""
+    if name == "run_batch":
+        from autograder.batch.runner import run_batch
+        return run_batch
+    if name == "run_merge":
+        from autograder.batch.merge import run_merge
+        return run_merge
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,36 +14,17 @@ from autograder.batch.grade import GradingOptions, grading_key
 from autograder.batch.outputs import preload_plotting, write_outputs, write_student_reports
 from autograder.batch.pool import WorkerPool
 from autograder.batch.shard import parse_shard, roster_hash
+from autograder.batch.siblings import available_cores, start_zygote
 from autograder.batch.store import SCHEMA, ResultStore
 from autograder.course import UsageError
 
 LOCK_NAME = ".batch.lock"
 
 
-def available_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 def selected_points(course, assignment_ids: list[str] | None) -> list[tuple[str, float]]:
     if assignment_ids:
         return [(a, float(course.assignment(a).points)) for a in dict.fromkeys(assignment_ids)]
     return [(a.id, float(a.points)) for a in course.assignments]
-
-
-def start_zygote(threads: int):
-    """The batch's zygote (siblings.Zygote), started before anything else is known, or
-    None where Linux does not allow one (the pool then starts workers the slow way)."""
-    from autograder.batch.siblings import Zygote, zygote_supported
-    if not zygote_supported():
-        return None
-    try:
-        return Zygote(threads)
-    except OSError as exc:
-        print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
-        return None
 
 
 def require_cuda_or_fail() -> None:
@@ -88,8 +69,11 @@ def run_batch(args, course) -> int:
     if jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {jobs}")
     # The zygote's torch import is the longest step before the first grade: it starts
-    # now and imports while the class is found and the store is read.
-    zygote = start_zygote(max(1, cores // jobs))
+    # first and imports while the class is found and the store is read. The command
+    # line starts it even before the course is loaded (siblings.zygote_for_command).
+    zygote = getattr(args, "zygote", None)
+    if zygote is None or zygote.threads != max(1, cores // jobs):
+        zygote = start_zygote(max(1, cores // jobs))
     try:
         return _run(args, course, points, shard, cores, jobs, zygote)
     finally:

@@ -65,6 +65,35 @@ def zygote_supported() -> bool:
     return hasattr(os, "pidfd_open") and hasattr(socket, "send_fds") and sys.platform.startswith("linux")
 
 
+def available_cores() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def start_zygote(threads: int) -> "Zygote | None":
+    """The batch's zygote, started before anything else is known, or None where Linux
+    does not allow one (the pool then starts workers the slow way)."""
+    if not zygote_supported():
+        return None
+    try:
+        return Zygote(threads)
+    except OSError as exc:
+        print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
+        return None
+
+
+def zygote_for_command(jobs: int | None) -> "Zygote | None":
+    """For `autograder batch`, as soon as its command line is parsed (before the course
+    is loaded and the rest of the batch package imported: ~0.1 s): the zygote whose
+    torch import is the longest step before the first grade. run_batch takes it over;
+    the caller closes it if the command stops before that."""
+    cores = available_cores()
+    jobs = cores if jobs is None else jobs
+    return start_zygote(max(1, cores // jobs)) if jobs >= 1 else None
+
+
 class SiblingProcess:
     """The parts of multiprocessing.Process the pool uses, for a process we did not fork."""
 

@@ -194,6 +194,34 @@ def test_the_zygote_starts_before_the_class_is_read_and_is_killed_when_the_batch
     assert started[0] is not None and started[0].proc.poll() == -signal.SIGKILL
 
 
+def test_the_batch_command_starts_its_zygote_before_loading_the_course(tmp_path, monkeypatch):
+    """`autograder batch` starts the zygote as soon as its command line is parsed; a
+    course that fails to load after that stops the command with its one-line error and
+    kills the zygote."""
+    import autograder.course
+    from autograder import cli
+    from autograder.batch import siblings
+    if not siblings.zygote_supported():
+        pytest.skip("no zygote on this platform")
+    events, started = [], []
+    start, load = siblings.start_zygote, autograder.course.load_course
+
+    def start_zygote(threads):
+        events.append("zygote")
+        started.append(start(threads))
+        return started[-1]
+
+    def load_course(*args, **kwargs):
+        events.append("course")
+        return load(*args, **kwargs)
+    monkeypatch.setattr(siblings, "start_zygote", start_zygote)
+    monkeypatch.setattr(autograder.course, "load_course", load_course)
+    code = cli.main(["--course", str(tmp_path / "missing.yaml"), "batch", str(tmp_path), "--jobs", "1"])
+    assert code == 2
+    assert events == ["zygote", "course"]
+    assert started[0] is not None and started[0].proc.poll() == -signal.SIGKILL
+
+
 # -- whole batches through the sandbox ------------------------------------------------------
 @pytest.fixture(scope="module")
 def course_file(tmp_path_factory):
