@@ -21,7 +21,7 @@ from typing import Callable
 
 from autograder.batch.discover import StudentSubmission
 from autograder.batch.grade import GradingOptions, error_result
-from autograder.batch.siblings import Zygote, zygote_plan, zygote_supported
+from autograder.batch.siblings import Zygote, start_zygote, zygote_plan
 from autograder.batch.store import Result
 from autograder.course import CourseError
 from autograder.sandbox.launcher import SandboxStartError
@@ -124,11 +124,8 @@ class WorkerPool:
     def run(self, tasks: list[StudentSubmission], on_result: Callable[[Result], None]) -> None:
         queue = deque(tasks)
         attempts: dict[str, int] = {}
-        if self.zygote is None and zygote_supported() and tasks:
-            try:
-                self.zygote = Zygote(self.options.torch_threads)
-            except OSError as exc:
-                print(f"batch: workers are started the slow way (no zygote: {exc})", file=sys.stderr)
+        if self.zygote is None and tasks:
+            self.zygote = start_zygote(self.options.torch_threads)
         if self.zygote is not None and tasks:  # decided while the zygote imports torch
             self.zygote.plan(*self._plan(tasks))
         workers = [self._new_worker() for _ in range(min(self.jobs, len(tasks)))]

@@ -4,7 +4,6 @@ per-student reports, the summary and the histogram from the store."""
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from autograder.batch.grade import GradingOptions, grading_key
 from autograder.batch.outputs import preload_plotting, write_outputs, write_student_reports
 from autograder.batch.pool import WorkerPool
 from autograder.batch.shard import parse_shard, roster_hash
-from autograder.batch.siblings import available_cores, start_zygote
+from autograder.batch.siblings import available_cores, start_zygote, worker_threads
 from autograder.batch.store import SCHEMA, ResultStore
 from autograder.course import UsageError
 
@@ -71,24 +70,25 @@ def run_batch(args, course) -> int:
     # The zygote's torch import is the longest step before the first grade: it starts
     # first and imports while the class is found and the store is read. The command
     # line starts it even before the course is loaded (siblings.zygote_for_command).
+    threads = worker_threads(cores, jobs)
     zygote = getattr(args, "zygote", None)
-    if zygote is None or zygote.threads != max(1, cores // jobs):
-        zygote = start_zygote(max(1, cores // jobs))
+    if zygote is None or zygote.threads != threads:
+        zygote = start_zygote(threads)
     try:
-        return _run(args, course, points, shard, cores, jobs, zygote)
+        return _run(args, course, points, shard, threads, jobs, zygote)
     finally:
         if zygote is not None:
             zygote.close(wait=False)  # a no-op once the pool has closed it
 
 
-def _run(args, course, points, shard, cores: int, jobs: int, zygote) -> int:
+def _run(args, course, points, shard, threads: int, jobs: int, zygote) -> int:
     layout, submissions = discover(args.path, [a.id for a in course.assignments])
     roster = [s.student for s in submissions]
     mine = set(shard.select(roster))
     submissions = [s for s in submissions if s.student in mine]
     options = GradingOptions(device=args.device or course.devices.default, seed=args.seed,
                              assignments=tuple(a for a, _ in points) if args.assignment else None,
-                             require_cuda=bool(args.require_cuda), torch_threads=max(1, cores // jobs),
+                             require_cuda=bool(args.require_cuda), torch_threads=threads,
                              points=tuple(points), language=getattr(args, "language", None) or course.language)
     key = grading_key(course, options)
     out = Path(args.out)

@@ -72,6 +72,11 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def worker_threads(cores: int, jobs: int) -> int:
+    """Torch threads for each of `jobs` workers on `cores` cores."""
+    return max(1, cores // jobs)
+
+
 def start_zygote(threads: int) -> "Zygote | None":
     """The batch's zygote, started before anything else is known, or None where Linux
     does not allow one (the pool then starts workers the slow way)."""
@@ -91,7 +96,7 @@ def zygote_for_command(jobs: int | None) -> "Zygote | None":
     the caller closes it if the command stops before that."""
     cores = available_cores()
     jobs = cores if jobs is None else jobs
-    return start_zygote(max(1, cores // jobs)) if jobs >= 1 else None
+    return start_zygote(worker_threads(cores, jobs)) if jobs >= 1 else None
 
 
 class SiblingProcess:
