@@ -132,8 +132,10 @@ class SubmissionGrader:
         def body(session) -> None:
             # What is here now (torch, pytest, the kit, the collected tests) stays out of
             # the worker's full garbage collections, each of which would otherwise walk
-            # all ~400k of those objects (about 0.25 s)
+            # all ~400k of those objects (about 0.25 s); collections were off until now
+            # (pool._worker_main) and are back on for the students' gradings
             gc.freeze()
+            gc.enable()
             self.session = session
             try:
                 loop()

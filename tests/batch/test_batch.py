@@ -418,6 +418,30 @@ def test_a_grader_failure_becomes_an_error_row_for_that_student(tmp_path):
     assert result.message == "grading failed: RuntimeError: disk full"
 
 
+def test_a_worker_grades_with_collections_on_and_its_start_frozen(tmp_path):
+    """A worker starts with garbage collections off (pool._worker_main: its imports and
+    the tests' collection make nothing to collect); before the first student its
+    objects are frozen and collections are back on, so every grading collects as usual."""
+    import gc
+    from autograder.batch.grade import GradingOptions, SubmissionGrader
+    from autograder.course import load_course
+
+    course = load_course(fast_course(tmp_path), check_notebooks=False)
+    options = GradingOptions("cpu", None, (ASSIGNMENT,), False, 1, ((ASSIGNMENT, 10.0),))
+    grader = SubmissionGrader(course, options)
+    grader.factory = None  # no sandbox: the loop grades nobody
+    seen = []
+    gc.disable()
+    try:
+        grader.serve(lambda: seen.append((gc.isenabled(), gc.get_freeze_count(), grader.session is not None)))
+    finally:
+        gc.enable()
+        grader.close()
+    assert len(seen) == 1
+    enabled, frozen, in_session = seen[0]
+    assert enabled and frozen > 0 and in_session
+
+
 def test_an_overdue_grader_worker_is_stopped_and_the_batch_goes_on(tmp_path):
     from autograder.batch.discover import StudentSubmission
     from autograder.batch.grade import GradingOptions
@@ -556,7 +580,9 @@ def _parent_of_or_none(pid: int) -> int | None:
 
 
 PRELOAD_CHECK = """
-import sys
+import gc, sys
+# the zygote and the template turn collections off only while they import
+assert gc.isenabled(), "garbage collection is off in the sandbox"
 # torch's optimizers import torch._dynamo on their first step (about 1 s, 80 MB): a
 # template that has not imported it makes every sandbox pay that again
 assert "torch._dynamo" in sys.modules, "torch._dynamo was not preloaded"

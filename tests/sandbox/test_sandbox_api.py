@@ -273,7 +273,8 @@ def test_a_sandboxs_garbage_collections_leave_the_templates_objects_alone(factor
     """The template freezes what it imported (gc.freeze) before it forks: a full
     collection in the sandbox walks only the student's objects, so it neither copies
     the pages it shares with the template nor takes a quarter of a second. The
-    student's own cycles are still collected."""
+    student's own cycles are still collected, and collections are on: the template
+    turned them off only while it imported."""
     source = ("import gc, torch\n"
               "def collect():\n"
               "    class Cycle:\n"
@@ -281,11 +282,12 @@ def test_a_sandboxs_garbage_collections_leave_the_templates_objects_alone(factor
               "    a, b = Cycle(), Cycle()\n"
               "    a.other, b.other = b, a\n"
               "    del a, b\n"
-              "    return gc.collect(), len(gc.get_objects()), gc.get_freeze_count()\n")
+              "    return gc.collect(), len(gc.get_objects()), gc.get_freeze_count(), gc.isenabled()\n")
     sub = factory.open(StudentCode.from_source(source), "gc")
     try:
-        found, walked, frozen = sub.call("collect")
+        found, walked, frozen, enabled = sub.call("collect")
     finally:
         sub.close()
     assert found >= 2  # the two objects of the cycle (and their __dict__s)
     assert frozen > 100_000 and walked < frozen // 4, (walked, frozen)
+    assert enabled
